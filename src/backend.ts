@@ -1,0 +1,135 @@
+import type { ContextRecord, Delta, DeltaRecord, JsonObject } from './types.js';
+
+/** Filters and paging for the list methods. Every field is optional; filters combine with AND. */
+export interface ListOptions {
+  /** Only records of this context id (exact match). */
+  readonly contextId?: string;
+  /** Only records at exactly this version. */
+  readonly version?: number;
+  /** Only records with `insertedAt` at or after this time. */
+  readonly insertedAt?: number;
+  /** At most this many records (an integer ≥ 0). Default: no limit. */
+  readonly limit?: number;
+  /** Skip this many records first (an integer ≥ 0). Default: 0. */
+  readonly offset?: number;
+  /**
+   * Contexts are ordered by `contextId`, deltas by `(contextId, version)`, and delta counts by
+   * `contextId`; ids compare by their UTF-8 bytes. Default: `'asc'`.
+   */
+  readonly order?: 'asc' | 'desc';
+}
+
+/** How many deltas one context has stored. */
+export interface DeltaCount {
+  readonly contextId: string;
+  readonly count: number;
+}
+
+/**
+ * The storage contract: one method per callback of Chord's `Chord.Backend.Behaviour`.
+ *
+ * Every method must validate its input first and throw `ValidationError` naming the bad argument
+ * without writing anything; must throw `BackendUnavailableError` (with the driver error as `cause`)
+ * when the storage cannot be reached; and must never return a value it changed silently.
+ * Timestamps (`insertedAt`) are stamped by the backend from its own clock.
+ */
+export interface ChordBackend {
+  /** Must insert or replace the context of `contextId` at `version`, stamping `insertedAt` now; returns what was stored. */
+  setContext(contextId: string, context: JsonObject, version: number): Promise<ContextRecord>;
+  /** Must return the stored context, or `null` when there is none (never throw for a missing id). */
+  getContext(contextId: string): Promise<ContextRecord | null>;
+  /** Must delete the context (not its deltas); returns the number of rows removed (0 or 1). */
+  deleteContext(contextId: string): Promise<number>;
+  /** Must store the delta for `(contextId, version)`, replacing one already there; returns what was stored. */
+  setDelta(contextId: string, delta: Delta, version: number): Promise<DeltaRecord>;
+  /** Must return the deltas of `contextId` with `version > clientVersion`, ascending by version; `[]` when none. */
+  getDeltas(contextId: string, clientVersion: number): Promise<DeltaRecord[]>;
+  /** Must delete every delta of `contextId`; returns how many were removed. */
+  deleteDeltasForContext(contextId: string): Promise<number>;
+  /** Must delete the deltas of `contextId` with `insertedAt < olderThanTime` (strictly older); returns how many. */
+  deleteDeltasByTime(contextId: string, olderThanTime: number): Promise<number>;
+  /**
+   * Must keep only the newest `versionThreshold` deltas of `contextId` (by version) and delete the
+   * rest; `0` keeps none. Returns how many were removed.
+   */
+  deleteDeltasExceedingThreshold(contextId: string, versionThreshold: number): Promise<number>;
+  /** Must return the contexts that pass the filters, ordered by `contextId`, then paged. */
+  listContexts(options?: ListOptions): Promise<ContextRecord[]>;
+  /**
+   * Must return, for each context id that has deltas passing the filters (`contextId`, `version`,
+   * `insertedAt` apply to the deltas counted), the number of such deltas, ordered by `contextId`,
+   * then paged. Ids with no matching delta are not listed.
+   */
+  listContextsWithDeltaCounts(options?: ListOptions): Promise<DeltaCount[]>;
+  /** Must return the deltas that pass the filters, ordered by `(contextId, version)`, then paged. */
+  listDeltas(options?: ListOptions): Promise<DeltaRecord[]>;
+  /** Releases connections or timers the backend holds. Optional; safe to call twice. */
+  close?(): Promise<void>;
+}
+
+/** What an atomic version write stored. */
+export interface VersionWriteResult {
+  readonly context: ContextRecord;
+  readonly delta: DeltaRecord;
+}
+
+/**
+ * Optional capability: compare-and-set of a new version. The engine uses it when present; every
+ * built-in backend has it.
+ */
+export interface AtomicVersionWriter {
+  /**
+   * Must store `context` and `delta` as version `expectedVersion + 1`, both or neither, and only if
+   * the stored version is still `expectedVersion` (`0` means: no context is stored). Otherwise must
+   * write nothing and throw `VersionConflictError` (with the stored version when known).
+   */
+  writeVersion(
+    contextId: string,
+    context: JsonObject,
+    delta: Delta,
+    expectedVersion: number,
+  ): Promise<VersionWriteResult>;
+}
+
+/** What one batch of a bulk cleanup removed. */
+export interface IdleContextsDeleted {
+  readonly contexts: number;
+  readonly deltas: number;
+}
+
+/**
+ * Optional capability: set-based cleanup across all contexts, one bounded batch a call, so the
+ * engine never loads the table into memory. The engine calls each method until it removes fewer
+ * than `batchSize` rows (or contexts).
+ */
+export interface BulkCleanup {
+  /** Must delete up to `batchSize` contexts with `insertedAt < olderThanTime`, with all their deltas. */
+  deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted>;
+  /** Must delete up to `batchSize` deltas, of any context, with `insertedAt < olderThanTime`. */
+  deleteDeltasOlderThan(olderThanTime: number, batchSize: number): Promise<number>;
+  /** Must delete up to `batchSize` deltas that are not among the newest `keep` of their context. */
+  deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number>;
+}
+
+/** True when `backend` offers the atomic compare-and-set write. */
+export function hasAtomicVersionWriter(
+  backend: ChordBackend,
+): backend is ChordBackend & AtomicVersionWriter {
+  return typeof (backend as Partial<AtomicVersionWriter>).writeVersion === 'function';
+}
+
+/** True when `backend` offers set-based bulk cleanup. */
+export function hasBulkCleanup(backend: ChordBackend): backend is ChordBackend & BulkCleanup {
+  const b = backend as Partial<BulkCleanup>;
+  return (
+    typeof b.deleteIdleContexts === 'function' &&
+    typeof b.deleteDeltasOlderThan === 'function' &&
+    typeof b.deleteDeltasBeyondNewest === 'function'
+  );
+}
+
+/** Constructor input every built-in backend accepts. */
+export interface BackendClockConfig {
+  /** The clock that stamps `insertedAt`; must return an integer. Default: `Date.now` (milliseconds). */
+  readonly clock?: () => number;
+}

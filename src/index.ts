@@ -1,0 +1,22 @@
+export type { Json, JsonObject, Delta, ContextRecord, DeltaRecord } from './types.js';
+export {
+  ChordError,
+  NotFoundError,
+  VersionConflictError,
+  ValidationError,
+  BackendUnavailableError,
+} from './errors.js';
+export type { ChordErrorCode } from './errors.js';
+export type {
+  ChordBackend,
+  ListOptions,
+  DeltaCount,
+  AtomicVersionWriter,
+  VersionWriteResult,
+  BulkCleanup,
+  IdleContextsDeleted,
+  BackendClockConfig,
+} from './backend.js';
+export { hasAtomicVersionWriter, hasBulkCleanup } from './backend.js';
+export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
+export type { JsonLimits } from './validation.js';

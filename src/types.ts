@@ -1,0 +1,29 @@
+/** Any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON object: the shape of every context. */
+export type JsonObject = { [key: string]: Json };
+
+/**
+ * A change from one context to the next. It is a JSON object (it is stored as JSON); its inner
+ * shape belongs to `src/delta` and is read only through the delta functions.
+ */
+export type Delta = JsonObject;
+
+/** The stored state of one context. */
+export interface ContextRecord {
+  readonly contextId: string;
+  readonly context: JsonObject;
+  readonly version: number;
+  /** The backend clock's time of the last write of this context. */
+  readonly insertedAt: number;
+}
+
+/** The stored delta that took a context to `version`. */
+export interface DeltaRecord {
+  readonly contextId: string;
+  readonly delta: Delta;
+  readonly version: number;
+  /** The backend clock's time when the delta was written. */
+  readonly insertedAt: number;
+}
