@@ -20,3 +20,5 @@ export type {
 export { hasAtomicVersionWriter, hasBulkCleanup } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 export type { JsonLimits } from './validation.js';
+export { MemoryBackend } from './backends/memory/memory-backend.js';
+export type { MemoryBackendConfig } from './backends/memory/memory-backend.js';

@@ -1,0 +1,390 @@
+import type {
+  AtomicVersionWriter,
+  BulkCleanup,
+  ChordBackend,
+  DeltaCount,
+  IdleContextsDeleted,
+  ListOptions,
+  VersionWriteResult,
+} from '../../backend.js';
+import { ValidationError, VersionConflictError } from '../../errors.js';
+import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
+import {
+  describe,
+  readClock,
+  resolveLimits,
+  serializeJsonObject,
+  validateContextId,
+  validateCount,
+  validateListOptions,
+  validateTimestamp,
+  validateVersion,
+  type JsonLimits,
+} from '../../validation.js';
+import { SortedIdSet } from './sorted-id-set.js';
+
+/** Constructor input of {@link MemoryBackend}. */
+export interface MemoryBackendConfig {
+  /** The clock that stamps `insertedAt`; must return an integer. Default: `Date.now` (milliseconds). */
+  readonly clock?: () => number;
+  /**
+   * Bounds on each stored context and delta. Default: nesting up to `DEFAULT_MAX_DEPTH` (100) and
+   * `DEFAULT_MAX_BYTES` (16 MiB) of UTF-8 JSON.
+   */
+  readonly limits?: JsonLimits;
+}
+
+/** The clock a {@link MemoryBackend} uses when none is given. */
+export const DEFAULT_MEMORY_CLOCK: () => number = Date.now;
+
+// Values are kept as JSON text: what is stored is exactly what a JSON database would keep (no
+// undefined, no -0, no shared references), and every read parses a fresh copy the caller may mutate.
+interface StoredContext {
+  readonly json: string;
+  readonly version: number;
+  readonly insertedAt: number;
+}
+
+interface StoredDelta {
+  readonly json: string;
+  readonly version: number;
+  readonly insertedAt: number;
+}
+
+/**
+ * The in-memory reference backend: every behaviour of the conformance suite, plus the atomic
+ * version write and bulk cleanup. Data lives in this process only and is gone when it ends.
+ *
+ * Contexts are indexed by id in code point order, and each id's deltas are an array sorted by
+ * version, so `getDeltas` is a binary search and listing walks the indexes in order, stopping once
+ * `offset + limit` records are found, instead of sorting on every call.
+ */
+export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup {
+  readonly #clock: () => number;
+  readonly #limits: Required<JsonLimits>;
+  readonly #contexts = new Map<string, StoredContext>();
+  readonly #contextIds = new SortedIdSet();
+  // Deltas are kept apart from contexts: the contract lets a delta exist for an id with no context.
+  readonly #deltas = new Map<string, StoredDelta[]>();
+  readonly #deltaIds = new SortedIdSet();
+
+  /** @param config `clock` (default `Date.now`) and JSON `limits` (default 100 levels, 16 MiB). */
+  constructor(config: MemoryBackendConfig = {}) {
+    const clock = config.clock ?? DEFAULT_MEMORY_CLOCK;
+    if (typeof clock !== 'function') {
+      throw new ValidationError('clock', `must be a function, got ${describe(clock)}`);
+    }
+    this.#clock = clock;
+    this.#limits = resolveLimits(config.limits);
+  }
+
+  async setContext(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+    validateContextId(contextId);
+    const json = serializeJsonObject(context, 'context', this.#limits);
+    validateVersion(version);
+    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock) };
+    this.#putContext(contextId, stored);
+    return toContextRecord(contextId, stored);
+  }
+
+  async getContext(contextId: string): Promise<ContextRecord | null> {
+    validateContextId(contextId);
+    const stored = this.#contexts.get(contextId);
+    return stored === undefined ? null : toContextRecord(contextId, stored);
+  }
+
+  async deleteContext(contextId: string): Promise<number> {
+    validateContextId(contextId);
+    return this.#removeContext(contextId) ? 1 : 0;
+  }
+
+  async setDelta(contextId: string, delta: Delta, version: number): Promise<DeltaRecord> {
+    validateContextId(contextId);
+    const json = serializeJsonObject(delta, 'delta', this.#limits);
+    validateVersion(version);
+    const stored: StoredDelta = { json, version, insertedAt: readClock(this.#clock) };
+    this.#putDelta(contextId, stored);
+    return toDeltaRecord(contextId, stored);
+  }
+
+  async getDeltas(contextId: string, clientVersion: number): Promise<DeltaRecord[]> {
+    validateContextId(contextId);
+    validateVersion(clientVersion, 'clientVersion');
+    const list = this.#deltas.get(contextId);
+    if (list === undefined) return [];
+    const records: DeltaRecord[] = [];
+    for (let i = firstAbove(list, clientVersion); i < list.length; i++) {
+      records.push(toDeltaRecord(contextId, list[i] as StoredDelta));
+    }
+    return records;
+  }
+
+  async deleteDeltasForContext(contextId: string): Promise<number> {
+    validateContextId(contextId);
+    return this.#removeDeltaList(contextId);
+  }
+
+  async deleteDeltasByTime(contextId: string, olderThanTime: number): Promise<number> {
+    validateContextId(contextId);
+    validateTimestamp(olderThanTime, 'olderThanTime');
+    const list = this.#deltas.get(contextId);
+    if (list === undefined) return 0;
+    // Versions and timestamps need not rise together (a delta can be rewritten), so check them all.
+    return this.#removeWhere(contextId, list, (d) => d.insertedAt < olderThanTime, Infinity);
+  }
+
+  async deleteDeltasExceedingThreshold(contextId: string, versionThreshold: number): Promise<number> {
+    validateContextId(contextId);
+    validateCount(versionThreshold, 'versionThreshold');
+    const list = this.#deltas.get(contextId);
+    if (list === undefined || list.length <= versionThreshold) return 0;
+    return this.#removeOldest(contextId, list, list.length - versionThreshold);
+  }
+
+  async listContexts(options?: ListOptions): Promise<ContextRecord[]> {
+    const { contextId, version, insertedAt, limit, offset, order } = validateListOptions(options);
+    const contexts = this.#contexts;
+    const ids = contextId === undefined ? this.#contextIds.values(order) : [contextId];
+    function* matching(): Generator<[string, StoredContext]> {
+      for (const id of ids) {
+        const stored = contexts.get(id);
+        if (stored === undefined) continue;
+        if (version !== undefined && stored.version !== version) continue;
+        if (insertedAt !== undefined && stored.insertedAt < insertedAt) continue;
+        yield [id, stored];
+      }
+    }
+    // Records are built after paging, so skipped ones are never parsed.
+    return Array.from(page(matching(), offset, limit), ([id, stored]) => toContextRecord(id, stored));
+  }
+
+  async listContextsWithDeltaCounts(options?: ListOptions): Promise<DeltaCount[]> {
+    const { contextId, version, insertedAt, limit, offset, order } = validateListOptions(options);
+    const deltas = this.#deltas;
+    const ids = contextId === undefined ? this.#deltaIds.values(order) : [contextId];
+    function* counted(): Generator<DeltaCount> {
+      for (const id of ids) {
+        const list = deltas.get(id);
+        if (list === undefined) continue;
+        let count = 0;
+        if (version !== undefined) {
+          const d = findVersion(list, version);
+          if (d !== undefined && (insertedAt === undefined || d.insertedAt >= insertedAt)) count = 1;
+        } else if (insertedAt === undefined) {
+          count = list.length;
+        } else {
+          for (const d of list) if (d.insertedAt >= insertedAt) count++;
+        }
+        if (count > 0) yield { contextId: id, count };
+      }
+    }
+    return [...page(counted(), offset, limit)];
+  }
+
+  async listDeltas(options?: ListOptions): Promise<DeltaRecord[]> {
+    const { contextId, version, insertedAt, limit, offset, order } = validateListOptions(options);
+    const deltas = this.#deltas;
+    const ids = contextId === undefined ? this.#deltaIds.values(order) : [contextId];
+    const passes = (d: StoredDelta) => insertedAt === undefined || d.insertedAt >= insertedAt;
+    const descending = order === 'desc';
+    function* matching(): Generator<[string, StoredDelta]> {
+      for (const id of ids) {
+        const list = deltas.get(id);
+        if (list === undefined) continue;
+        if (version !== undefined) {
+          const d = findVersion(list, version);
+          if (d !== undefined && passes(d)) yield [id, d];
+          continue;
+        }
+        for (let n = 0; n < list.length; n++) {
+          const d = list[descending ? list.length - 1 - n : n] as StoredDelta;
+          if (passes(d)) yield [id, d];
+        }
+      }
+    }
+    return Array.from(page(matching(), offset, limit), ([id, stored]) => toDeltaRecord(id, stored));
+  }
+
+  async writeVersion(
+    contextId: string,
+    context: JsonObject,
+    delta: Delta,
+    expectedVersion: number,
+  ): Promise<VersionWriteResult> {
+    validateContextId(contextId);
+    const contextJson = serializeJsonObject(context, 'context', this.#limits);
+    const deltaJson = serializeJsonObject(delta, 'delta', this.#limits);
+    validateVersion(expectedVersion, 'expectedVersion');
+    if (expectedVersion === Number.MAX_SAFE_INTEGER) {
+      throw new ValidationError('expectedVersion', `the next version would exceed ${Number.MAX_SAFE_INTEGER}`);
+    }
+    const actualVersion = this.#contexts.get(contextId)?.version ?? 0;
+    if (actualVersion !== expectedVersion) {
+      throw new VersionConflictError(contextId, expectedVersion, actualVersion);
+    }
+    const insertedAt = readClock(this.#clock);
+    const version = expectedVersion + 1;
+    // No await between the check above and these writes, so no other call can interleave.
+    const storedContext: StoredContext = { json: contextJson, version, insertedAt };
+    const storedDelta: StoredDelta = { json: deltaJson, version, insertedAt };
+    this.#putContext(contextId, storedContext);
+    this.#putDelta(contextId, storedDelta);
+    return { context: toContextRecord(contextId, storedContext), delta: toDeltaRecord(contextId, storedDelta) };
+  }
+
+  async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {
+    validateTimestamp(olderThanTime, 'olderThanTime');
+    validateBatchSize(batchSize);
+    const idle: string[] = [];
+    for (const [id, stored] of this.#contexts) {
+      if (stored.insertedAt < olderThanTime) {
+        idle.push(id);
+        if (idle.length === batchSize) break;
+      }
+    }
+    let deltas = 0;
+    for (const id of idle) {
+      this.#removeContext(id);
+      deltas += this.#removeDeltaList(id);
+    }
+    return { contexts: idle.length, deltas };
+  }
+
+  async deleteDeltasOlderThan(olderThanTime: number, batchSize: number): Promise<number> {
+    validateTimestamp(olderThanTime, 'olderThanTime');
+    validateBatchSize(batchSize);
+    let removed = 0;
+    // Deleting the current entry while iterating a Map is safe: iteration continues with the next.
+    for (const [id, list] of this.#deltas) {
+      removed += this.#removeWhere(id, list, (d) => d.insertedAt < olderThanTime, batchSize - removed);
+      if (removed === batchSize) break;
+    }
+    return removed;
+  }
+
+  async deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number> {
+    validateCount(keep, 'keep');
+    validateBatchSize(batchSize);
+    let removed = 0;
+    for (const [id, list] of this.#deltas) {
+      if (list.length > keep) {
+        removed += this.#removeOldest(id, list, Math.min(list.length - keep, batchSize - removed));
+        if (removed === batchSize) break;
+      }
+    }
+    return removed;
+  }
+
+  #putContext(contextId: string, stored: StoredContext): void {
+    if (!this.#contexts.has(contextId)) this.#contextIds.add(contextId);
+    this.#contexts.set(contextId, stored);
+  }
+
+  #removeContext(contextId: string): boolean {
+    if (!this.#contexts.delete(contextId)) return false;
+    this.#contextIds.delete(contextId);
+    return true;
+  }
+
+  #putDelta(contextId: string, stored: StoredDelta): void {
+    const list = this.#deltas.get(contextId);
+    if (list === undefined) {
+      this.#deltas.set(contextId, [stored]);
+      this.#deltaIds.add(contextId);
+      return;
+    }
+    const last = list.at(-1);
+    // The common case: each new version is the highest so far, so append in O(1).
+    if (last === undefined || last.version < stored.version) {
+      list.push(stored);
+      return;
+    }
+    const i = firstAbove(list, stored.version - 1);
+    if (list[i]?.version === stored.version) list[i] = stored;
+    else list.splice(i, 0, stored);
+  }
+
+  #removeDeltaList(contextId: string): number {
+    const list = this.#deltas.get(contextId);
+    if (list === undefined) return 0;
+    this.#deltas.delete(contextId);
+    this.#deltaIds.delete(contextId);
+    return list.length;
+  }
+
+  /** Removes the `count` lowest versions of `list` (the deltas of `contextId`). */
+  #removeOldest(contextId: string, list: StoredDelta[], count: number): number {
+    if (count >= list.length) return this.#removeDeltaList(contextId);
+    list.splice(0, count);
+    return count;
+  }
+
+  /** Removes up to `max` deltas of `list` (the deltas of `contextId`) that match, in place. */
+  #removeWhere(contextId: string, list: StoredDelta[], match: (d: StoredDelta) => boolean, max: number): number {
+    let kept = 0;
+    let removed = 0;
+    for (const d of list) {
+      if (removed < max && match(d)) removed++;
+      else list[kept++] = d;
+    }
+    if (kept === 0) this.#removeDeltaList(contextId);
+    else list.length = kept;
+    return removed;
+  }
+}
+
+function validateBatchSize(batchSize: unknown): asserts batchSize is number {
+  validateCount(batchSize, 'batchSize');
+  // A batch of 0 would remove nothing yet never signal "done" to a caller looping until a short batch.
+  if (batchSize === 0) throw new ValidationError('batchSize', 'must be at least 1, got 0');
+}
+
+function toContextRecord(contextId: string, stored: StoredContext): ContextRecord {
+  return {
+    contextId,
+    context: JSON.parse(stored.json) as JsonObject,
+    version: stored.version,
+    insertedAt: stored.insertedAt,
+  };
+}
+
+function toDeltaRecord(contextId: string, stored: StoredDelta): DeltaRecord {
+  return {
+    contextId,
+    delta: JSON.parse(stored.json) as Delta,
+    version: stored.version,
+    insertedAt: stored.insertedAt,
+  };
+}
+
+/** The index of the first delta of `list` (sorted by version) with a version above `version`. */
+function firstAbove(list: readonly StoredDelta[], version: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as StoredDelta).version <= version) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function findVersion(list: readonly StoredDelta[], version: number): StoredDelta | undefined {
+  const d = list[firstAbove(list, version - 1)];
+  return d?.version === version ? d : undefined;
+}
+
+/** Skips `offset` items, then yields at most `limit`, pulling no more from `items` than needed. */
+function* page<T>(items: Iterable<T>, offset = 0, limit = Infinity): Generator<T> {
+  if (limit === 0) return;
+  let skipped = 0;
+  let taken = 0;
+  for (const item of items) {
+    if (skipped < offset) {
+      skipped++;
+      continue;
+    }
+    yield item;
+    if (++taken >= limit) return;
+  }
+}
