@@ -22,3 +22,14 @@ export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './v
 export type { JsonLimits } from './validation.js';
 export { MemoryBackend } from './backends/memory/memory-backend.js';
 export type { MemoryBackendConfig } from './backends/memory/memory-backend.js';
+export {
+  calculateDelta,
+  mergeDeltas,
+  applyDelta,
+  isEmptyDelta,
+  formatDelta,
+  MAX_DELTA_DEPTH,
+  unset,
+  applyChanges,
+} from './delta/index.js';
+export type { ChangeAction, FormattedChange, FormattedDelta, Unset } from './delta/index.js';

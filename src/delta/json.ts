@@ -1,0 +1,52 @@
+// Small JSON helpers for the delta module. Every key handled here can come from a user
+// (`__proto__`, `constructor`, …), so keys are only ever read as own properties and written with
+// defineProperty, never with `obj[key] = value`, which would hit Object.prototype's setters.
+
+import type { Json, JsonObject } from '../types.js';
+
+/** An object a context may hold as a map: a plain object, not an array or a class instance. */
+export function isPlainObject(value: unknown): value is JsonObject {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+export const hasOwn: (object: object, key: string) => boolean = Object.hasOwn;
+
+/** Sets an own, enumerable data property, whatever the key (`__proto__` included). */
+export function setOwn(object: object, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * Deep JSON equality, independent of key order. Anything that is not JSON (undefined, NaN, class
+ * instances…) is unequal to everything except the very same reference, so callers that treat
+ * "unequal" as "must be validated" never let it through unchecked.
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      if (!(i in a) || !(i in b) || !jsonEqual(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (Array.isArray(b) || !isPlainObject(a) || !isPlainObject(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false;
+  }
+  return true;
+}
+
+/** `{ [k1]: { [k2]: … value } }`, built without assignment so any key is safe. */
+export function wrapAtPath(path: readonly string[], value: unknown): unknown {
+  let out = value;
+  for (let i = path.length - 1; i >= 0; i--) out = Object.fromEntries([[path[i] as string, out]]);
+  return out;
+}
+
+export type { Json, JsonObject };
