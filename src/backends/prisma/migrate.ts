@@ -1,0 +1,290 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { BackendUnavailableError, ChordError, ValidationError } from '../../errors.js';
+import { describe } from '../../validation.js';
+import { mapDriverError } from './driver-errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from './prisma-backend.js';
+import { quoteIdent } from './statements.js';
+
+/** The advisory lock key Prisma Migrate takes (`SELECT pg_advisory_lock(72707369)`), so the two exclude each other. */
+export const PRISMA_MIGRATE_LOCK_KEY = 72707369;
+/** Default longest wait for another process's migration lock: 5 minutes. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60_000;
+/** The migrations shipped with chord-sync (`prisma/migrations` in the package). */
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../prisma/migrations/', import.meta.url));
+
+/** One connection, as `pg.PoolClient` offers it. A query without `values` may hold several statements. */
+export interface MigrationConnection {
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  release(): void;
+}
+
+/** Where connections come from, as `pg.Pool` offers it (PGlite: see `pglitePool`). */
+export interface MigrationPool {
+  connect(): Promise<MigrationConnection>;
+}
+
+/** Which database to migrate: a URL (a short-lived pool is made and ended), or a pool the caller keeps. */
+export type MigrateTarget =
+  | { readonly connectionString: string; /** Default: 10 s. */ readonly connectTimeoutMs?: number }
+  | { readonly pool: MigrationPool };
+
+/** What `migrate` reports while it works. */
+export type MigrateProgress =
+  | { readonly kind: 'waiting-for-lock' }
+  | { readonly kind: 'applying'; readonly migration: string }
+  | { readonly kind: 'applied'; readonly migration: string }
+  | { readonly kind: 'up-to-date'; readonly appliedBefore: number };
+
+export interface MigrateOptions {
+  /** Called at each step (e.g. to print it). Default: silent. */
+  readonly onProgress?: (progress: MigrateProgress) => void;
+  /** The schema to create (if missing) and migrate, as Prisma's `?schema=`. Default: the connection's search_path (normally `public`). */
+  readonly schema?: string;
+  /** Folder of `<name>/migration.sql` folders. Default: {@link DEFAULT_MIGRATIONS_DIR}. */
+  readonly migrationsDir?: string;
+  /** How long to wait for another process holding the migration lock. Default: {@link DEFAULT_LOCK_TIMEOUT_MS}. */
+  readonly lockTimeoutMs?: number;
+}
+
+export interface MigrateResult {
+  /** Names of the migrations this call applied, in order. */
+  readonly applied: string[];
+  /** How many were already applied before. */
+  readonly alreadyApplied: number;
+}
+
+/** A migration that can't be applied safely; the message says what to do. */
+export class MigrationError extends ChordError {
+  readonly code = 'invalid_argument' as const;
+  readonly migration: string;
+
+  constructor(migration: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.migration = migration;
+  }
+}
+
+/** One migration folder: its name, its script and the script's checksum. */
+export interface MigrationFile {
+  readonly name: string;
+  readonly script: string;
+  readonly checksum: string;
+}
+
+interface RecordedMigration {
+  readonly migration_name: string;
+  readonly checksum: string;
+  readonly finished_at: unknown;
+  readonly rolled_back_at: unknown;
+}
+
+// Prisma's own table, column for column (prisma-engines, sql-schema-connector, postgres flavour),
+// so `prisma migrate deploy` and `prisma migrate status` read what chord-sync records.
+const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)`;
+
+/** Prisma's checksum: SHA-256 of the script, hex. */
+export function migrationChecksum(script: string): string {
+  return createHash('sha256').update(script, 'utf8').digest('hex');
+}
+
+/** Like Prisma, a checksum recorded on another OS (CRLF vs LF after a git checkout) still matches. */
+function checksumMatches(script: string, recorded: string): boolean {
+  return (
+    migrationChecksum(script) === recorded ||
+    migrationChecksum(script.replaceAll('\r\n', '\n')) === recorded ||
+    migrationChecksum(script.replaceAll('\r\n', '\n').replaceAll('\n', '\r\n')) === recorded
+  );
+}
+
+/** The migration folders under `dir`, in name order (their timestamps), each with its script and checksum. */
+export async function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Promise<MigrationFile[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const migrations: MigrationFile[] = [];
+  for (const name of names) {
+    let script: string;
+    try {
+      script = await readFile(join(dir, name, 'migration.sql'), 'utf8');
+    } catch {
+      continue; // Prisma skips folders without a migration.sql too.
+    }
+    migrations.push({ name, script, checksum: migrationChecksum(script) });
+  }
+  return migrations;
+}
+
+function isSet(value: unknown): boolean {
+  return value !== null && value !== undefined;
+}
+
+/**
+ * Applies chord-sync's pending migrations the way `prisma migrate deploy` does, without the Prisma
+ * CLI or its schema engine: under Prisma's advisory lock, each migration in its own transaction,
+ * recorded in `_prisma_migrations` (SHA-256 checksum, random UUID id, `applied_steps_count` 1).
+ * A migration changed after it was applied, or one that failed earlier, is refused with
+ * `MigrationError` saying what to do; an unreachable database gives `BackendUnavailableError`.
+ * Two processes at once: one applies, the other waits for the lock and then finds nothing to do.
+ */
+export async function migrate(target: MigrateTarget, options: MigrateOptions = {}): Promise<MigrateResult> {
+  if (target === null || typeof target !== 'object' || (!('connectionString' in target) && !('pool' in target))) {
+    throw new ValidationError('target', `must be { connectionString } or { pool }, got ${describe(target)}`);
+  }
+  if (options.schema !== undefined && (typeof options.schema !== 'string' || options.schema === '')) {
+    throw new ValidationError('options.schema', `must be a non-empty string, got ${describe(options.schema)}`);
+  }
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
+    throw new ValidationError('options.lockTimeoutMs', `must be an integer ≥ 1, got ${describe(lockTimeoutMs)}`);
+  }
+  const migrations = await readMigrations(options.migrationsDir);
+  const onProgress = options.onProgress ?? (() => {});
+
+  let ownPool: pg.Pool | undefined;
+  let pool: MigrationPool;
+  if ('connectionString' in target) {
+    ownPool = new pg.Pool({
+      connectionString: target.connectionString,
+      max: 1,
+      connectionTimeoutMillis: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    });
+    ownPool.on('error', () => {}); // an idle-client failure must not crash the process; the query fails instead
+    pool = ownPool as unknown as MigrationPool;
+  } else {
+    pool = target.pool;
+  }
+
+  try {
+    let connection: MigrationConnection;
+    try {
+      connection = await pool.connect();
+    } catch (error) {
+      throw mapDriverError(error, 'migrate');
+    }
+    let broken = false;
+    try {
+      return await migrateOn(connection, migrations, options.schema, lockTimeoutMs, onProgress);
+    } catch (error) {
+      broken = true;
+      throw error instanceof ChordError ? error : mapDriverError(error, 'migrate');
+    } finally {
+      // A session that failed midway may still hold the lock or a search_path: don't pool it again.
+      (connection.release as (destroy?: boolean) => void)(broken);
+    }
+  } finally {
+    await ownPool?.end();
+  }
+}
+
+async function migrateOn(
+  db: MigrationConnection,
+  migrations: MigrationFile[],
+  schema: string | undefined,
+  lockTimeoutMs: number,
+  onProgress: (progress: MigrateProgress) => void,
+): Promise<MigrateResult> {
+  if (schema !== undefined) {
+    await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await db.query(`SELECT set_config('search_path', $1, false)`, [quoteIdent(schema)]);
+  }
+  const [first] = (await db.query(`SELECT pg_try_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY}) AS locked`)).rows;
+  if (first?.locked !== true) {
+    onProgress({ kind: 'waiting-for-lock' });
+    // lock_timeout bounds advisory-lock waits too; 55P03 below is that timeout.
+    await db.query(`SELECT set_config('lock_timeout', $1, false)`, [`${lockTimeoutMs}ms`]);
+    try {
+      await db.query(`SELECT pg_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY})`);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '55P03') {
+        throw new BackendUnavailableError(
+          `migrate: another process has held the migration lock (pg_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY}), also taken by prisma migrate) for over ${lockTimeoutMs} ms; wait for it to finish, or find it in pg_locks`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    await db.query(`SELECT set_config('lock_timeout', '0', false)`);
+  }
+  try {
+    await db.query(CREATE_MIGRATIONS_TABLE);
+    const recorded = (
+      await db.query(`SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`)
+    ).rows as unknown as RecordedMigration[];
+
+    const applied = new Set<string>();
+    for (const row of recorded) {
+      if (isSet(row.rolled_back_at)) continue;
+      const local = migrations.find((m) => m.name === row.migration_name);
+      if (!isSet(row.finished_at)) {
+        throw new MigrationError(
+          row.migration_name,
+          `migration ${row.migration_name} failed earlier and is recorded as started but not finished. ` +
+            `Check the database by hand, then mark it with \`npx prisma migrate resolve --rolled-back ${row.migration_name}\` ` +
+            `(to apply it again) or \`--applied\` (if you completed it yourself), and run migrate again.`,
+        );
+      }
+      if (local !== undefined && !checksumMatches(local.script, row.checksum)) {
+        throw new MigrationError(
+          row.migration_name,
+          `migration ${row.migration_name} was modified after it was applied: the checksum of its migration.sql ` +
+            `(${local.checksum}) is not the one recorded in _prisma_migrations (${row.checksum}). ` +
+            `Restore the original file; to change the schema, add a new migration instead of editing an applied one.`,
+        );
+      }
+      applied.add(row.migration_name);
+    }
+
+    const pending = migrations.filter((m) => !applied.has(m.name));
+    if (pending.length === 0) {
+      onProgress({ kind: 'up-to-date', appliedBefore: applied.size });
+      return { applied: [], alreadyApplied: applied.size };
+    }
+    const done: string[] = [];
+    for (const migration of pending) {
+      onProgress({ kind: 'applying', migration: migration.name });
+      const startedAt = new Date().toISOString();
+      await db.query('BEGIN');
+      try {
+        // Without parameters the script goes as one simple query, so it may hold many statements.
+        await db.query(migration.script);
+        await db.query(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) ` +
+            `VALUES ($1, $2, now(), $3, NULL, NULL, $4::timestamptz, 1)`,
+          [randomUUID(), migration.checksum, migration.name, startedAt],
+        );
+        await db.query('COMMIT');
+      } catch (error) {
+        await db.query('ROLLBACK').catch(() => {});
+        const mapped = mapDriverError(error, `migrate ${migration.name}`);
+        if (mapped instanceof BackendUnavailableError && /failed the statement/.test(mapped.message)) {
+          // Rolled back whole, so nothing is recorded and a fixed migration can simply run again.
+          throw new MigrationError(
+            migration.name,
+            `migration ${migration.name} failed and was rolled back (nothing of it was applied): ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        throw mapped;
+      }
+      done.push(migration.name);
+      onProgress({ kind: 'applied', migration: migration.name });
+    }
+    return { applied: done, alreadyApplied: applied.size };
+  } finally {
+    await db.query(`SELECT pg_advisory_unlock(${PRISMA_MIGRATE_LOCK_KEY})`).catch(() => {});
+    // The connection may go back to the caller's pool: leave its session as it was.
+    if (schema !== undefined) await db.query('RESET search_path').catch(() => {});
+  }
+}

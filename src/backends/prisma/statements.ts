@@ -1,0 +1,163 @@
+import type { ListOptions } from '../../backend.js';
+import type { SqlParam } from './sql-executor.js';
+
+/** `"name"` with embedded quotes doubled: a PostgreSQL identifier that can hold any characters. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A statement and its parameters. */
+export interface Statement {
+  readonly sql: string;
+  readonly params: SqlParam[];
+}
+
+const CONTEXT_COLUMNS = 'context_id, context, version, inserted_at';
+const DELTA_COLUMNS = 'context_id, delta, version, inserted_at';
+
+/**
+ * The SQL of every PrismaBackend operation for one schema. Texts that take no dynamic parts are
+ * built once here, so each call reuses the same string (and, on the `pg` path, the same prepared
+ * statement). Every value is a bound parameter cast to its column type; integers travel as decimal
+ * strings so no driver rounds them through a double.
+ */
+export class ChordStatements {
+  readonly contexts: string;
+  readonly deltas: string;
+
+  readonly getContext: string;
+  readonly setContext: string;
+  readonly deleteContext: string;
+  readonly setDelta: string;
+  readonly getDeltas: string;
+  readonly deleteDeltasForContext: string;
+  readonly deleteDeltasByTime: string;
+  readonly deleteDeltasExceedingThreshold: string;
+  /** Compare-and-set when a context is expected to exist at `$4`. */
+  readonly writeVersionUpdate: string;
+  /** Compare-and-set when no context is expected (`expectedVersion` 0). */
+  readonly writeVersionInsert: string;
+  readonly deleteIdleContexts: string;
+  readonly deleteDeltasOlderThan: string;
+  readonly deleteDeltasBeyondNewest: string;
+
+  constructor(schema: string) {
+    const c = `${quoteIdent(schema)}."chord_contexts"`;
+    const d = `${quoteIdent(schema)}."chord_deltas"`;
+    this.contexts = c;
+    this.deltas = d;
+
+    this.getContext = `SELECT ${CONTEXT_COLUMNS} FROM ${c} WHERE context_id = $1::text`;
+    this.setContext =
+      `INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
+      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at`;
+    this.deleteContext = `DELETE FROM ${c} WHERE context_id = $1::text`;
+    this.setDelta =
+      `INSERT INTO ${d} AS t (${DELTA_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
+      `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at`;
+    this.getDeltas = `SELECT ${DELTA_COLUMNS} FROM ${d} WHERE context_id = $1::text AND version > $2::bigint ORDER BY version`;
+    this.deleteDeltasForContext = `DELETE FROM ${d} WHERE context_id = $1::text`;
+    this.deleteDeltasByTime = `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;
+    // The cut is the version of the (N+1)-th newest delta, read from the primary-key index
+    // backwards; everything at or below it goes. Fewer than N+1 deltas: the cut is NULL, nothing goes.
+    this.deleteDeltasExceedingThreshold =
+      `DELETE FROM ${d} WHERE context_id = $1::text AND version <= ` +
+      `(SELECT version FROM ${d} WHERE context_id = $1::text ORDER BY version DESC OFFSET $2::bigint LIMIT 1)`;
+
+    // One statement for the whole version write. Every part of a statement sees the same snapshot,
+    // so `current` is the version before this write; the delta is inserted only from the row the
+    // compare-and-set returned, so context and delta are written both or neither.
+    const writeTail =
+      `, delta_row AS (INSERT INTO ${d} AS t (${DELTA_COLUMNS}) ` +
+      `SELECT context_id, $3::jsonb, version, inserted_at FROM ctx_row ` +
+      `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at RETURNING version) ` +
+      `SELECT (SELECT version FROM delta_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
+    this.writeVersionUpdate =
+      `WITH ctx_row AS (UPDATE ${c} SET context = $2::jsonb, version = $4::bigint + 1, inserted_at = $5::bigint ` +
+      `WHERE context_id = $1::text AND version = $4::bigint RETURNING context_id, version, inserted_at)` +
+      writeTail;
+    // `$4` is 0 here; a row already stored at version 0 (by setContext) counts as "no version yet".
+    this.writeVersionInsert =
+      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $4::bigint + 1, $5::bigint) ` +
+      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
+      `WHERE t.version = $4::bigint RETURNING context_id, version, inserted_at)` +
+      writeTail;
+
+    // Oldest first, so repeated batches make progress through the backlog; SKIP LOCKED leaves a
+    // context being written right now (so not idle) to a later run instead of waiting on it.
+    this.deleteIdleContexts =
+      `WITH victim AS (SELECT context_id FROM ${c} WHERE inserted_at < $1::bigint ORDER BY inserted_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED), ` +
+      `gone AS (DELETE FROM ${c} t USING victim v WHERE t.context_id = v.context_id RETURNING t.context_id), ` +
+      `gone_deltas AS (DELETE FROM ${d} t USING gone g WHERE t.context_id = g.context_id RETURNING 1) ` +
+      `SELECT (SELECT count(*) FROM gone) AS contexts, (SELECT count(*) FROM gone_deltas) AS deltas`;
+    // ctid = ANY(ARRAY(…)) is a TID scan: the batch is found by the inserted_at index and deleted
+    // by physical address, with no second lookup by key.
+    this.deleteDeltasOlderThan =
+      `DELETE FROM ${d} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${d} WHERE inserted_at < $1::bigint LIMIT $2::bigint))`;
+    // Per context id (each read once from the primary-key index), the cut is the version of its
+    // (keep+1)-th newest delta, found by a LATERAL probe of the same index; then at most a batch of
+    // the rows at or below their cut.
+    this.deleteDeltasBeyondNewest =
+      `DELETE FROM ${d} WHERE ctid = ANY(ARRAY(` +
+      `SELECT x.ctid FROM (SELECT DISTINCT context_id FROM ${d}) ids ` +
+      `CROSS JOIN LATERAL (SELECT version AS cut FROM ${d} k WHERE k.context_id = ids.context_id ORDER BY version DESC OFFSET $1::bigint LIMIT 1) cut ` +
+      `JOIN ${d} x ON x.context_id = ids.context_id AND x.version <= cut.cut ` +
+      `LIMIT $2::bigint))`;
+  }
+
+  /** `listContexts` with the given filters, ordered by id, paged. */
+  listContexts(options: ListOptions): Statement {
+    const { where, params } = filters(options);
+    const dir = options.order === 'desc' ? 'DESC' : 'ASC';
+    return page(`SELECT ${CONTEXT_COLUMNS} FROM ${this.contexts}${where} ORDER BY context_id ${dir}`, params, options);
+  }
+
+  /** `listDeltas` with the given filters, ordered by (id, version), paged. */
+  listDeltas(options: ListOptions): Statement {
+    const { where, params } = filters(options);
+    const dir = options.order === 'desc' ? 'DESC' : 'ASC';
+    return page(`SELECT ${DELTA_COLUMNS} FROM ${this.deltas}${where} ORDER BY context_id ${dir}, version ${dir}`, params, options);
+  }
+
+  /** A grouped count of the deltas passing the filters, per id, ordered by id, paged in SQL. */
+  listContextsWithDeltaCounts(options: ListOptions): Statement {
+    const { where, params } = filters(options);
+    const dir = options.order === 'desc' ? 'DESC' : 'ASC';
+    return page(
+      `SELECT context_id, count(*) AS count FROM ${this.deltas}${where} GROUP BY context_id ORDER BY context_id ${dir}`,
+      params,
+      options,
+    );
+  }
+}
+
+function filters(options: ListOptions): { where: string; params: SqlParam[] } {
+  const clauses: string[] = [];
+  const params: SqlParam[] = [];
+  if (options.contextId !== undefined) {
+    params.push(options.contextId);
+    clauses.push(`context_id = $${params.length}::text`);
+  }
+  if (options.version !== undefined) {
+    params.push(String(options.version));
+    clauses.push(`version = $${params.length}::bigint`);
+  }
+  if (options.insertedAt !== undefined) {
+    params.push(String(options.insertedAt));
+    clauses.push(`inserted_at >= $${params.length}::bigint`);
+  }
+  return { where: clauses.length === 0 ? '' : ` WHERE ${clauses.join(' AND ')}`, params };
+}
+
+function page(sql: string, params: SqlParam[], options: ListOptions): Statement {
+  let text = sql;
+  if (options.limit !== undefined) {
+    params.push(String(options.limit));
+    text += ` LIMIT $${params.length}::bigint`;
+  }
+  if (options.offset !== undefined && options.offset > 0) {
+    params.push(String(options.offset));
+    text += ` OFFSET $${params.length}::bigint`;
+  }
+  return { sql: text, params };
+}

@@ -1,0 +1,189 @@
+// PrismaBackend on every Prisma target (the run's PostgreSQL through both executor paths, and
+// PGlite): what is specific to SQL storage. The shared conformance suite runs below as well.
+import { describe, expect, test } from 'vitest';
+import { BackendUnavailableError, ValidationError, VersionConflictError } from '../../src/errors.js';
+import type { PrismaBackend } from '../../src/backends/prisma/index.js';
+import { manualClock } from '../../src/testing/harness.js';
+import { prismaTargets, type PrismaTarget } from '../support/targets.js';
+
+async function withBackend(target: PrismaTarget, fn: (backend: PrismaBackend, clock: ReturnType<typeof manualClock>) => Promise<void>): Promise<void> {
+  const clock = manualClock();
+  const backend = await target.harness.makeBackend({ clock });
+  try {
+    await fn(backend, clock);
+  } finally {
+    await target.harness.dispose?.(backend);
+  }
+}
+
+async function rowCounts(target: PrismaTarget, backend: PrismaBackend): Promise<{ contexts: number; deltas: number }> {
+  const schema = target.inspector.schemaOf(backend);
+  const [row] = await target.inspector.query<{ contexts: unknown; deltas: unknown }>(
+    `SELECT (SELECT count(*) FROM "${schema}".chord_contexts) AS contexts, (SELECT count(*) FROM "${schema}".chord_deltas) AS deltas`,
+  );
+  return { contexts: Number(row?.contexts), deltas: Number(row?.deltas) };
+}
+
+for (const target of prismaTargets()) {
+  describe(target.name, () => {
+    test('versions and timestamps are 64-bit columns that come back as exact numbers', async () => {
+      await withBackend(target, async (backend, clock) => {
+        clock.set(Number.MAX_SAFE_INTEGER - 1);
+        await backend.setContext('big', { a: 1 }, Number.MAX_SAFE_INTEGER);
+        await backend.setDelta('big', { d: 1 }, Number.MAX_SAFE_INTEGER);
+        expect(await backend.getContext('big')).toEqual({
+          contextId: 'big', context: { a: 1 }, version: Number.MAX_SAFE_INTEGER, insertedAt: Number.MAX_SAFE_INTEGER - 1,
+        });
+        const [delta] = await backend.getDeltas('big', Number.MAX_SAFE_INTEGER - 1);
+        expect(typeof delta?.version).toBe('number');
+        expect(delta?.version).toBe(Number.MAX_SAFE_INTEGER);
+        const [count] = await backend.listContextsWithDeltaCounts();
+        expect(count).toEqual({ contextId: 'big', count: 1 });
+      });
+    });
+
+    test('ids are ordered by their UTF-8 bytes, not UTF-16 code units, in both directions', async () => {
+      await withBackend(target, async (backend) => {
+        // U+E000 is EE 80 80 in UTF-8, before the F0… of U+1F600; in UTF-16 the surrogate D83D sorts first.
+        const ids = ['\u{1F600}', '\uE000', 'z', 'Z', 'é', 'a b', 'a%', 'a_'];
+        for (const id of ids) {
+          await backend.setContext(id, {}, 1);
+          await backend.setDelta(id, {}, 1);
+        }
+        const byBytes = [...ids].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        expect((await backend.listContexts()).map((r) => r.contextId)).toEqual(byBytes);
+        expect((await backend.listContexts({ order: 'desc' })).map((r) => r.contextId)).toEqual([...byBytes].reverse());
+        expect((await backend.listDeltas()).map((r) => r.contextId)).toEqual(byBytes);
+        expect((await backend.listContextsWithDeltaCounts({ order: 'desc', limit: 3 })).map((r) => r.contextId)).toEqual(
+          [...byBytes].reverse().slice(0, 3),
+        );
+      });
+    });
+
+    test('listContextsWithDeltaCounts counts the filtered deltas per id and pages the groups', async () => {
+      await withBackend(target, async (backend, clock) => {
+        for (const id of ['a', 'b', 'c', 'd']) {
+          for (let v = 1; v <= 3; v++) {
+            await backend.setDelta(id, { v }, v);
+            clock.advance(10);
+          }
+        }
+        expect(await backend.listContextsWithDeltaCounts()).toEqual(['a', 'b', 'c', 'd'].map((contextId) => ({ contextId, count: 3 })));
+        expect(await backend.listContextsWithDeltaCounts({ version: 2, offset: 1, limit: 2 })).toEqual([
+          { contextId: 'b', count: 1 },
+          { contextId: 'c', count: 1 },
+        ]);
+        // Deltas of 'c' were written at 1_000_060..80, 'd' at 90..110: a cut at 1_000_080 keeps one of c, all of d.
+        expect(await backend.listContextsWithDeltaCounts({ insertedAt: 1_000_080 })).toEqual([
+          { contextId: 'c', count: 1 },
+          { contextId: 'd', count: 3 },
+        ]);
+      });
+    });
+
+    test('writeVersion writes context and delta together and refuses a stale expected version', async () => {
+      await withBackend(target, async (backend) => {
+        const first = await backend.writeVersion('w', { n: 1 }, { d: 1 }, 0);
+        expect(first.context.version).toBe(1);
+        expect(first.delta).toMatchObject({ contextId: 'w', version: 1, delta: { d: 1 } });
+        await backend.writeVersion('w', { n: 2 }, { d: 2 }, 1);
+
+        const stale = backend.writeVersion('w', { n: 99 }, { d: 99 }, 1);
+        await expect(stale).rejects.toBeInstanceOf(VersionConflictError);
+        await expect(stale).rejects.toMatchObject({ contextId: 'w', expectedVersion: 1, actualVersion: 2 });
+        await expect(backend.writeVersion('missing', {}, { d: 1 }, 3)).rejects.toMatchObject({ code: 'conflict', actualVersion: 0 });
+        await expect(backend.writeVersion('w', {}, { d: 1 }, 0)).rejects.toMatchObject({ code: 'conflict', actualVersion: 2 });
+
+        expect((await backend.getContext('w'))?.context).toEqual({ n: 2 });
+        expect((await backend.getDeltas('w', 0)).map((d) => d.delta)).toEqual([{ d: 1 }, { d: 2 }]);
+        expect(await rowCounts(target, backend)).toEqual({ contexts: 1, deltas: 2 });
+      });
+    });
+
+    test('concurrent writeVersion calls on one expected version: exactly one wins, the rest conflict', async () => {
+      await withBackend(target, async (backend) => {
+        await backend.writeVersion('race', { n: 0 }, { d: 0 }, 0);
+        const results = await Promise.allSettled(
+          Array.from({ length: 8 }, (_, i) => backend.writeVersion('race', { n: i }, { d: i }, 1)),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        expect(won).toHaveLength(1);
+        for (const r of lost) expect(r.reason).toBeInstanceOf(VersionConflictError);
+        expect((await backend.getContext('race'))?.version).toBe(2);
+        expect(await rowCounts(target, backend)).toEqual({ contexts: 1, deltas: 2 });
+      });
+    });
+
+    test('bad input is refused before any statement and nothing is written', async () => {
+      await withBackend(target, async (backend) => {
+        await expect(backend.setContext('', {}, 1)).rejects.toMatchObject({ argument: 'contextId' });
+        await expect(backend.setContext('x', { a: undefined } as never, 1)).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.setDelta('x', {}, -1)).rejects.toMatchObject({ argument: 'version' });
+        await expect(backend.writeVersion('x', {}, { d: 1n } as never, 0)).rejects.toMatchObject({ argument: 'delta.d' });
+        await expect(backend.listDeltas({ limit: -1 })).rejects.toMatchObject({ argument: 'options.limit' });
+        await expect(backend.deleteDeltasOlderThan(0, 0)).rejects.toMatchObject({ argument: 'batchSize' });
+        expect(await rowCounts(target, backend)).toEqual({ contexts: 0, deltas: 0 });
+      });
+    });
+
+    test('deleteDeltasOlderThan removes at most a batch of expired deltas across contexts', async () => {
+      await withBackend(target, async (backend, clock) => {
+        for (const id of ['a', 'b', 'c']) {
+          for (let v = 1; v <= 4; v++) await backend.setDelta(id, {}, v);
+        }
+        clock.advance(100);
+        await backend.setDelta('a', {}, 5);
+        expect(await backend.deleteDeltasOlderThan(clock(), 5)).toBe(5);
+        expect(await backend.deleteDeltasOlderThan(clock(), 5)).toBe(5);
+        expect(await backend.deleteDeltasOlderThan(clock(), 5)).toBe(2);
+        expect((await backend.listDeltas()).map((d) => [d.contextId, d.version])).toEqual([['a', 5]]);
+      });
+    });
+
+    test('deleteDeltasBeyondNewest keeps the newest N of every context, a batch at a time', async () => {
+      await withBackend(target, async (backend) => {
+        for (let v = 1; v <= 5; v++) await backend.setDelta('a', {}, v);
+        for (let v = 1; v <= 3; v++) await backend.setDelta('b', {}, v);
+        await backend.setDelta('c', {}, 7);
+        expect(await backend.deleteDeltasBeyondNewest(2, 2)).toBe(2);
+        expect(await backend.deleteDeltasBeyondNewest(2, 2)).toBe(2);
+        expect(await backend.deleteDeltasBeyondNewest(2, 2)).toBe(0);
+        expect((await backend.listDeltas()).map((d) => `${d.contextId}${d.version}`)).toEqual(['a4', 'a5', 'b2', 'b3', 'c7']);
+        expect(await backend.deleteDeltasBeyondNewest(0, 100)).toBe(5);
+      });
+    });
+
+    test('deleteIdleContexts removes idle contexts with all their deltas and leaves recent ones', async () => {
+      await withBackend(target, async (backend, clock) => {
+        await backend.writeVersion('old1', {}, { d: 1 }, 0);
+        await backend.writeVersion('old1', { a: 1 }, { d: 2 }, 1);
+        await backend.writeVersion('old2', {}, { d: 1 }, 0);
+        clock.advance(1000);
+        await backend.writeVersion('new', {}, { d: 1 }, 0);
+        expect(await backend.deleteIdleContexts(clock(), 1)).toEqual({ contexts: 1, deltas: 2 });
+        expect(await backend.deleteIdleContexts(clock(), 10)).toEqual({ contexts: 1, deltas: 1 });
+        expect(await backend.deleteIdleContexts(clock(), 10)).toEqual({ contexts: 0, deltas: 0 });
+        expect((await backend.listContexts()).map((c) => c.contextId)).toEqual(['new']);
+        expect(await rowCounts(target, backend)).toEqual({ contexts: 1, deltas: 1 });
+      });
+    });
+
+    test('a schema without the tables fails with BackendUnavailableError saying to migrate', async () => {
+      await withBackend(target, async (backend) => {
+        await target.inspector.query(`DROP TABLE "${target.inspector.schemaOf(backend)}".chord_contexts`);
+        const error = await backend.getContext('a').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(BackendUnavailableError);
+        expect((error as Error).message).toMatch(/chord-sync migrate/);
+        expect((error as Error).cause).toBeDefined();
+      });
+    });
+
+    test('close() can be called twice', async () => {
+      const backend = await target.harness.makeBackend({ clock: manualClock() });
+      await backend.close();
+      await backend.close();
+      await target.harness.dispose?.(backend);
+    });
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * Which PostgreSQL the tests use, decided once per run in the vitest globalSetup
+ * (test/support/global-setup.ts) and handed to every test file through `inject`:
+ *
+ * 1. `DATABASE_URL` when set: a fresh database `chord_test_<random>` is created on that server for
+ *    the run and dropped at the end;
+ * 2. else a testcontainers PostgreSQL when a Docker engine answers;
+ * 3. else none: the Prisma tests run on in-process PGlite only.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/** What the globalSetup chose. `url` is the run's own database. */
+export type DatabaseChoice =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'container'; readonly url: string }
+  | { readonly kind: 'pglite' };
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    chordDatabase: DatabaseChoice;
+  }
+}
+
+/** How long to wait for a Docker engine to answer before settling for PGlite. */
+const DOCKER_PROBE_TIMEOUT_MS = 5_000;
+/** How long a container may take to pull and start. */
+const CONTAINER_START_TIMEOUT_MS = 120_000;
+
+/** `url` with its database name replaced. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Creates `chord_test_<random>` through the server at `adminUrl`; returns its URL and a function that drops it. */
+export async function createRunDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `chord_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: withDatabase(adminUrl, name),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+      await client.connect();
+      try {
+        // FORCE ends sessions a crashed test file left open, so nothing is left behind.
+        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+/** Starts a PostgreSQL container if a Docker engine answers; undefined otherwise. */
+export async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await timeout(getContainerRuntimeClient(), DOCKER_PROBE_TIMEOUT_MS, 'docker probe');
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await timeout(new PostgreSqlContainer('postgres:15-alpine').start(), CONTAINER_START_TIMEOUT_MS, 'postgres container');
+    return { url: container.getConnectionUri(), stop: async () => void (await container.stop()) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Decides the database for this run; the returned `release` undoes whatever was created. */
+export async function chooseDatabase(env: NodeJS.ProcessEnv = process.env): Promise<{ choice: DatabaseChoice; release: () => Promise<void> }> {
+  const adminUrl = env.DATABASE_URL;
+  if (adminUrl !== undefined && adminUrl !== '') {
+    const db = await createRunDatabase(adminUrl);
+    return { choice: { kind: 'url', url: db.url }, release: db.drop };
+  }
+  const container = await tryStartContainer();
+  if (container !== undefined) {
+    return { choice: { kind: 'container', url: container.url }, release: container.stop };
+  }
+  return { choice: { kind: 'pglite' }, release: async () => {} };
+}
+
+/** The server's URL of the run's database, or undefined on a PGlite-only run. */
+export function serverUrl(choice: DatabaseChoice): string | undefined {
+  return choice.kind === 'pglite' ? undefined : choice.url;
+}
