@@ -349,9 +349,25 @@ function unapply(m: MergeNode, after: Json, argument: string, path: string[]): J
 
 const ABSENT: unique symbol = Symbol('absent');
 
+// Records in `acc` that `key` went from `old` to `value` over the merged deltas, in the same form
+// calculateDelta would give (nothing if equal; changes inside if both are objects; else a set), so
+// that a merge is the delta from the first context to the last, however the history went.
+function setReplaced(acc: MergeNode, key: string, old: Json | typeof ABSENT, value: Json, path: string[]): void {
+  acc.s.delete(key);
+  acc.o.delete(key);
+  acc.c.delete(key);
+  if (old !== ABSENT && isPlainObject(old) && isPlainObject(value)) {
+    const inside = diff(old, value, path);
+    if (inside !== undefined) acc.c.set(key, toMergeNode(inside));
+    return;
+  }
+  if (old !== ABSENT && jsonEqual(old, value)) return;
+  acc.s.set(key, value);
+  if (old !== ABSENT) acc.o.set(key, old);
+}
+
 // Folds `next` (already validated) into `acc`, so that `acc` has the effect of the old `acc`
-// followed by `next`, keeping for each key the oldest old value and the newest new value. A key
-// that ends where it started is dropped.
+// followed by `next`, keeping for each key the oldest old value and the newest new value.
 function mergeInto(acc: MergeNode, next: Node, argument: string, path: string[]): void {
   if (next.s !== undefined) {
     for (const key of Object.keys(next.s)) {
@@ -372,13 +388,11 @@ function mergeInto(acc: MergeNode, next: Node, argument: string, path: string[])
       } else {
         old = nextOld;
       }
-      acc.s.delete(key);
-      acc.o.delete(key);
       acc.d.delete(key);
       acc.c.delete(key);
-      if (old !== ABSENT && jsonEqual(old, value)) continue;
-      acc.s.set(key, value);
-      if (old !== ABSENT) acc.o.set(key, old);
+      path.push(key);
+      setReplaced(acc, key, old, value, path);
+      path.pop();
     }
   }
   if (next.d !== undefined) {
@@ -405,13 +419,8 @@ function mergeInto(acc: MergeNode, next: Node, argument: string, path: string[])
       const child = next.c[key] as Node;
       path.push(key);
       if (acc.s.has(key)) {
-        const value = applyNode(acc.s.get(key), child, argument, path);
-        if (acc.o.has(key) && jsonEqual(acc.o.get(key), value)) {
-          acc.s.delete(key);
-          acc.o.delete(key);
-        } else {
-          acc.s.set(key, value);
-        }
+        const old = acc.o.has(key) ? (acc.o.get(key) as Json) : ABSENT;
+        setReplaced(acc, key, old, applyNode(acc.s.get(key), child, argument, path), path);
       } else if (acc.d.has(key)) {
         throw new ValidationError(argument, `${where(path)}: changes inside a key that an earlier delta removed`);
       } else {

@@ -1,0 +1,187 @@
+// Generators and helpers shared by the delta tests.
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
+import type { Json, JsonObject } from '../../src/types.js';
+
+/** Runs per property: `CHORD_PROPERTY_RUNS` (CI sets thousands), default 2000. */
+export const RUNS = (() => {
+  const raw = process.env.CHORD_PROPERTY_RUNS;
+  if (raw === undefined || raw === '') return 2000;
+  const runs = Number(raw);
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`CHORD_PROPERTY_RUNS must be a positive integer, got ${raw}`);
+  return runs;
+})();
+
+/**
+ * Keys chosen to break naive formats: the reference's change markers, this format's own tags,
+ * prototype names, the empty string and non-ASCII. Random keys are mixed in.
+ */
+export const ADVERSARIAL_KEYS = [
+  'action', 'value', 'old_value', 'added', '$set', 's', 'o', 'd', 'c', '__proto__', 'constructor',
+  'prototype', 'toString', 'hasOwnProperty', '', 'a', 'b', 'é', '日本', '😀',
+] as const;
+
+export const keyArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom(...ADVERSARIAL_KEYS) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 4 }).filter((k) => !k.includes('\u0000')) },
+);
+
+const stringArb = fc.string({ unit: 'grapheme', maxLength: 6 }).filter((k) => !k.includes('\u0000'));
+
+export const scalarArb: fc.Arbitrary<Json> = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer({ min: -5, max: 5 }),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
+  stringArb,
+  fc.constantFrom('action', 'added', 'removed'),
+);
+
+const tree = fc.letrec<{ json: Json; array: Json[]; object: JsonObject }>((tie) => ({
+  json: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalarArb, tie('array'), tie('object')),
+  array: fc.array(tie('json'), { maxLength: 3 }),
+  object: fc.dictionary(keyArb, tie('json'), { maxKeys: 4, noNullPrototype: true }),
+}));
+
+/** Any JSON value, nested. */
+export const jsonArb: fc.Arbitrary<Json> = tree.json;
+/** Any JSON object, nested, with adversarial keys. */
+export const objectArb: fc.Arbitrary<JsonObject> = tree.object;
+
+// Objects over a handful of keys, so two independent ones overlap a lot: same keys with changed,
+// nested, emptied or retyped values.
+const smallKeyArb = fc.constantFrom('a', 'b', 'action', 's', 'c', '__proto__');
+const overlapTree = fc.letrec<{ json: Json; object: JsonObject }>((tie) => ({
+  json: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalarArb, fc.constant(null).map((): Json => []), fc.constant(null).map((): Json => ({})), tie('object')),
+  object: fc.dictionary(smallKeyArb, tie('json'), { maxKeys: 4, noNullPrototype: true }),
+}));
+export const overlappingObjectArb: fc.Arbitrary<JsonObject> = overlapTree.object;
+
+/** One random edit of a context: where to go, what to do there. */
+export interface Edit {
+  readonly route: readonly number[];
+  readonly kind: 'set' | 'delete' | 'nest' | 'scalar' | 'emptyMap' | 'modifyScalar';
+  readonly pick: number;
+  readonly key: string;
+  readonly value: Json;
+}
+
+export const editArb: fc.Arbitrary<Edit> = fc.record({
+  route: fc.array(fc.nat(), { maxLength: 4 }),
+  kind: fc.constantFrom('set', 'delete', 'nest', 'scalar', 'emptyMap', 'modifyScalar'),
+  pick: fc.nat(),
+  key: keyArb,
+  value: jsonArb,
+});
+
+function defineKey(object: object, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/** A JSON copy: fresh objects throughout, own `__proto__` keys kept (JSON.parse defines them). */
+export function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `context` with `edit` made, as a new object (the input is left alone). */
+export function applyEdit(context: JsonObject, edit: Edit): JsonObject {
+  const root = clone(context);
+  let here: JsonObject = root;
+  for (const step of edit.route) {
+    const objectKeys = Object.keys(here).filter((k) => isObject(here[k]));
+    if (objectKeys.length === 0) break;
+    here = here[objectKeys[step % objectKeys.length] as string] as JsonObject;
+  }
+  const keys = Object.keys(here);
+  const existing = keys.length > 0 ? (keys[edit.pick % keys.length] as string) : undefined;
+  switch (edit.kind) {
+    case 'set':
+      defineKey(here, edit.key, edit.value);
+      break;
+    case 'delete':
+      if (existing !== undefined) delete here[existing];
+      break;
+    case 'nest':
+      defineKey(here, edit.key, Object.fromEntries([[String(edit.pick % 3), edit.value]]));
+      break;
+    case 'scalar':
+      // Replace a subtree (or anything) with a scalar.
+      if (existing !== undefined) defineKey(here, existing, isObject(edit.value) || Array.isArray(edit.value) ? edit.pick : edit.value);
+      break;
+    case 'emptyMap':
+      defineKey(here, existing !== undefined && edit.pick % 2 === 0 ? existing : edit.key, {});
+      break;
+    case 'modifyScalar':
+      if (existing !== undefined) defineKey(here, existing, edit.pick);
+      break;
+  }
+  return root;
+}
+
+/** A starting context and a chain of 1..8 versions, each 1..3 random edits from the one before. */
+export const historyArb: fc.Arbitrary<JsonObject[]> = fc
+  .tuple(objectArb, fc.array(fc.array(editArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }))
+  .map(([start, steps]) => {
+    const contexts = [start];
+    for (const edits of steps) contexts.push(edits.reduce(applyEdit, contexts[contexts.length - 1] as JsonObject));
+    return contexts;
+  });
+
+/** A canonical text for a JSON value: keys sorted, so equal values give equal text. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
+  }
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new Error(`not JSON: ${String(value)}`);
+  return text;
+}
+
+/** Asserts deep JSON equality, independent of key order, with own `__proto__` keys compared too. */
+export function expectJsonEqual(actual: unknown, expected: unknown): void {
+  expect(canonical(actual)).toBe(canonical(expected));
+}
+
+/** Freezes `value` and everything in it, so any write to it throws in strict mode. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/** Runs `fn` and returns the ValidationError it throws; fails on any other outcome. */
+export function validationErrorOf(fn: () => unknown): ValidationError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw new Error(`expected a ValidationError, got ${String(error)}`, { cause: error });
+  }
+  throw new Error('expected a ValidationError, but nothing was thrown');
+}
+
+/** The value at `path` in `value`, or `undefined` when the path does not exist. */
+export function valueAt(value: Json, path: readonly string[]): Json | undefined {
+  let here: Json | undefined = value;
+  for (const key of path) {
+    if (!isObject(here) || !Object.hasOwn(here, key)) return undefined;
+    here = here[key];
+  }
+  return here;
+}
+
+/** Names of Object.prototype's own properties, to prove nothing was added to it. */
+export function prototypeSnapshot(): string {
+  return [...Object.getOwnPropertyNames(Object.prototype), ...Object.getOwnPropertyNames(Array.prototype)].sort().join(',');
+}
