@@ -81,7 +81,9 @@ export interface AtomicVersionWriter {
   /**
    * Must store `context` and `delta` as version `expectedVersion + 1`, both or neither, and only if
    * the stored version is still `expectedVersion` (`0` means: no context is stored). Otherwise must
-   * write nothing and throw `VersionConflictError` (with the stored version when known).
+   * write nothing and throw `VersionConflictError` (with the stored version when known). A delta
+   * already stored at `expectedVersion + 1` (left over from an older history) is replaced.
+   * `expectedVersion` must be a version below `Number.MAX_SAFE_INTEGER` (else `ValidationError`).
    */
   writeVersion(
     contextId: string,
@@ -100,7 +102,8 @@ export interface IdleContextsDeleted {
 /**
  * Optional capability: set-based cleanup across all contexts, one bounded batch a call, so the
  * engine never loads the table into memory. The engine calls each method until it removes fewer
- * than `batchSize` rows (or contexts).
+ * than `batchSize` rows (or contexts), so `batchSize` must be an integer ≥ 1 (0 is a
+ * `ValidationError`, as it could never end that loop).
  */
 export interface BulkCleanup {
   /** Must delete up to `batchSize` contexts with `insertedAt < olderThanTime`, with all their deltas. */
