@@ -1,0 +1,30 @@
+/** Where a command writes, and what it reads from its environment (replaceable in tests). */
+export interface CliIo {
+  /** One line (or block) of normal output. */
+  out(text: string): void;
+  /** One line (or block) of error output. */
+  err(text: string): void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** One `chord-sync <name>` command, in its own file under src/cli/commands. */
+export interface CliCommand {
+  readonly name: string;
+  /** One line for `chord-sync help`. */
+  readonly summary: string;
+  /** Usage and options, shown by `chord-sync help <name>` and `chord-sync <name> --help`. */
+  readonly usage: string;
+  /** Runs the command; resolves to the process exit code. */
+  run(args: string[], io: CliIo): Promise<number>;
+}
+
+/** The URL with its password hidden, for printing. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

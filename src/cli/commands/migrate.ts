@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+import { migrate, PRISMA_MIGRATE_LOCK_KEY } from '../../backends/prisma/migrate.js';
+import { ChordError } from '../../errors.js';
+import { type CliCommand, redactUrl } from '../command.js';
+
+export const migrateCommand: CliCommand = {
+  name: 'migrate',
+  summary: 'create or update chord-sync\'s tables in PostgreSQL (as `prisma migrate deploy` would)',
+  usage: `Usage: chord-sync migrate [--url <postgresql://…>]
+
+Applies chord-sync's pending migrations (prisma/migrations in the package) to the database at
+--url, or DATABASE_URL when --url is not given. Each migration runs in its own transaction and is
+recorded in _prisma_migrations exactly as Prisma records it, under Prisma's advisory lock
+(${PRISMA_MIGRATE_LOCK_KEY}): a second process waits, then finds nothing to do, and
+\`prisma migrate deploy\` later sees the migrations as applied.`,
+
+  async run(args, io) {
+    const { values } = parseArgs({ args, options: { url: { type: 'string' } }, allowPositionals: false });
+    const url = values.url ?? io.env.DATABASE_URL;
+    if (url === undefined || url === '') {
+      io.err('chord-sync migrate: no database given: set DATABASE_URL or pass --url postgresql://…');
+      return 2;
+    }
+    io.out(`Migrating ${redactUrl(url)}`);
+    try {
+      const result = await migrate(
+        { connectionString: url },
+        {
+          onProgress: (progress) => {
+            switch (progress.kind) {
+              case 'waiting-for-lock':
+                io.out(`  waiting for another migration to finish (advisory lock ${PRISMA_MIGRATE_LOCK_KEY})…`);
+                break;
+              case 'applying':
+                io.out(`  applying ${progress.migration}…`);
+                break;
+              case 'applied':
+                io.out(`  applied ${progress.migration}`);
+                break;
+              case 'up-to-date':
+                io.out(`  nothing to apply: all ${progress.appliedBefore} migration(s) already applied`);
+                break;
+            }
+          },
+        },
+      );
+      if (result.applied.length > 0) io.out(`Done: applied ${result.applied.length} migration(s).`);
+      return 0;
+    } catch (error) {
+      if (error instanceof ChordError) {
+        io.err(`chord-sync migrate: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    }
+  },
+};

@@ -1,0 +1,50 @@
+import { pathToFileURL } from 'node:url';
+import { type CliIo } from './command.js';
+import { COMMANDS } from './commands/index.js';
+
+/** The real process's output and environment. */
+export function processIo(): CliIo {
+  return {
+    out: (text) => void process.stdout.write(`${text}\n`),
+    err: (text) => void process.stderr.write(`${text}\n`),
+    env: process.env,
+  };
+}
+
+/**
+ * Runs `chord-sync <command> …`; `argv` is the arguments after the program name. Resolves to the
+ * exit code: 0 done, 1 the command failed, 2 bad usage.
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...args] = argv;
+  const help = COMMANDS.find((c) => c.name === 'help');
+  if (name === undefined || name === '--help' || name === '-h') {
+    return (await help?.run([], io)) ?? 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.err(`chord-sync: unknown command ${JSON.stringify(name)}; run \`chord-sync help\` for the list`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (error) {
+    // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed options.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`chord-sync ${name}: ${(error as Error).message}\n${command.usage}`);
+      return 2;
+    }
+    io.err(`chord-sync ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return 1;
+  }
+}
+
+// `node dist/cli/main.js demo` (what `npm start` runs) executes this file directly; bin/chord-sync.js imports it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
