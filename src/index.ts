@@ -33,3 +33,26 @@ export {
   applyChanges,
 } from './delta/index.js';
 export type { ChangeAction, FormattedChange, FormattedDelta, Unset } from './delta/index.js';
+export {
+  Chord,
+  DEFAULT_CONTEXT_TTL,
+  DEFAULT_DELTA_THRESHOLD,
+  DEFAULT_DELTA_TTL,
+  DEFAULT_MAX_WRITE_ATTEMPTS,
+  DEFAULT_CLEANUP_BATCH_SIZE,
+  MAX_CLEANUP_INTERVAL_MS,
+} from './engine/index.js';
+export type {
+  ChordConfig,
+  ContextChange,
+  ContextChanges,
+  ProvidedContext,
+  SyncResult,
+  WriteOptions,
+  WriteResult,
+  CleanupOptions,
+  CleanupReport,
+  CleanupStep,
+  CleanupSchedule,
+  StartCleanupOptions,
+} from './engine/index.js';

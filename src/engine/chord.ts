@@ -1,0 +1,458 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hasAtomicVersionWriter } from '../backend.js';
+import type { ChordBackend } from '../backend.js';
+import { MemoryBackend } from '../backends/memory/memory-backend.js';
+import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
+import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
+import type { Unset } from '../delta/index.js';
+import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
+import {
+  describe,
+  readClock,
+  validateContextId,
+  validateCount,
+  validateJsonObject,
+  validateVersion,
+} from '../validation.js';
+import { resolveCleanupOptions, runCleanup, validateTtl } from './cleanup.js';
+import type { CleanupOptions, CleanupReport, ResolvedCleanupOptions } from './cleanup.js';
+import { CleanupScheduler } from './cleanup-schedule.js';
+import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
+
+/** Default `deltaThreshold`: sync sends the full context past 100 versions behind; cleanup keeps 100 deltas. */
+export const DEFAULT_DELTA_THRESHOLD = 100;
+/** Default `deltaTtl`: 24 hours in milliseconds (the unit of the default clock, `Date.now`). */
+export const DEFAULT_DELTA_TTL = 24 * 60 * 60 * 1000;
+/** Default `contextTtl`: `null`, contexts never expire. */
+export const DEFAULT_CONTEXT_TTL = null;
+/** Default `maxWriteAttempts`: how often a write without `expectedVersion` is tried when other writers win the race. */
+export const DEFAULT_MAX_WRITE_ATTEMPTS = 25;
+
+/** What a context provider returns to `restoreContext`. */
+export interface ProvidedContext {
+  readonly context: JsonObject;
+  /** An integer ≥ 1. */
+  readonly version: number;
+}
+
+/** Constructor input of {@link Chord}. */
+export interface ChordConfig {
+  /** Where contexts and deltas are stored. Default: a new `MemoryBackend` on `clock`. */
+  readonly backend?: ChordBackend;
+  /**
+   * The engine's clock, used for cleanup cutoffs; give it the same clock (and unit) as the
+   * backend, which stamps `insertedAt`. Default: `Date.now` (milliseconds).
+   */
+  readonly clock?: () => number;
+  /**
+   * How many versions behind a client may be and still get a delta (more → the full context), and
+   * how many newest deltas per context cleanup keeps. An integer ≥ 0. Default: {@link DEFAULT_DELTA_THRESHOLD}.
+   */
+  readonly deltaThreshold?: number;
+  /** Cleanup deletes deltas older than this, in clock units; `null`: never. Default: {@link DEFAULT_DELTA_TTL} (24 h in ms). */
+  readonly deltaTtl?: number | null;
+  /** Cleanup deletes contexts not written for longer than this, with their deltas; `null`: never. Default: `null`. */
+  readonly contextTtl?: number | null;
+  /** Receives the record on `chord.exportContext(id)`, e.g. to archive it. Default: none (exporting throws). */
+  readonly exportContext?: (record: ContextRecord) => Promise<void>;
+  /**
+   * Returns a context from outside (an archive) on `chord.restoreContext(id)`, or `null` when it has
+   * none. Default: none (restoring throws).
+   */
+  readonly contextProvider?: (contextId: string) => Promise<ProvidedContext | null>;
+  /**
+   * How many times a write without `expectedVersion` reads and retries when another writer stored
+   * a version first, with a short random pause between tries, before it throws
+   * `VersionConflictError`. An integer ≥ 1. Default: {@link DEFAULT_MAX_WRITE_ATTEMPTS}.
+   */
+  readonly maxWriteAttempts?: number;
+}
+
+/** Per-call options of `setContext` and `updateContext`. */
+export interface WriteOptions {
+  /**
+   * Write only if the stored version is this one (`0`: only if no context exists); otherwise throw
+   * `VersionConflictError` and write nothing. Default: write on top of whatever is stored, retrying
+   * if another writer gets in first.
+   */
+  readonly expectedVersion?: number;
+}
+
+/** One value in the changes given to `updateContext`: JSON, or {@link unset} to delete the key. */
+export type ContextChange = Json | Unset | { readonly [key: string]: ContextChange };
+
+/** The changes given to `updateContext`: a JSON object whose values (at any depth) may be `unset`. */
+export type ContextChanges = { readonly [key: string]: ContextChange };
+
+/** What `setContext` and `updateContext` return. */
+export interface WriteResult {
+  /** The context as stored after the call. */
+  readonly context: ContextRecord;
+  /** The delta this call stored, or `null` when the call changed nothing and wrote nothing. */
+  readonly delta: DeltaRecord | null;
+}
+
+/** The answer to `syncContext`. */
+export type SyncResult =
+  | { readonly kind: 'full'; readonly context: ContextRecord }
+  | { readonly kind: 'delta'; readonly delta: Delta; readonly fromVersion: number; readonly version: number }
+  | { readonly kind: 'no_change'; readonly version: number };
+
+const CONFIG_KEYS = new Set([
+  'backend',
+  'clock',
+  'deltaThreshold',
+  'deltaTtl',
+  'contextTtl',
+  'exportContext',
+  'contextProvider',
+  'maxWriteAttempts',
+]);
+const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
+
+/** Longest pause between two write attempts, in ms; pauses grow from 1 ms up to this. */
+const MAX_RETRY_PAUSE_MS = 50;
+
+function validateOptionalFunction(value: unknown, argument: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new ValidationError(argument, `must be a function, got ${describe(value)}`);
+  }
+}
+
+function validateBackend(value: unknown): asserts value is ChordBackend {
+  if (value === null || typeof value !== 'object') {
+    throw new ValidationError('config.backend', `must be a ChordBackend object, got ${describe(value)}`);
+  }
+  const required = [
+    'setContext',
+    'getContext',
+    'deleteContext',
+    'setDelta',
+    'getDeltas',
+    'deleteDeltasForContext',
+    'deleteDeltasByTime',
+    'deleteDeltasExceedingThreshold',
+    'listContexts',
+    'listContextsWithDeltaCounts',
+    'listDeltas',
+  ];
+  for (const method of required) {
+    if (typeof (value as Record<string, unknown>)[method] !== 'function') {
+      throw new ValidationError('config.backend', `has no method ${method}()`);
+    }
+  }
+}
+
+function validateWriteOptions(options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!WRITE_OPTION_KEYS.has(key)) {
+      throw new ValidationError(`options.${key}`, 'is not a write option (known: expectedVersion)');
+    }
+  }
+  const { expectedVersion } = options as { expectedVersion?: unknown };
+  if (expectedVersion === undefined) return undefined;
+  validateVersion(expectedVersion, 'options.expectedVersion');
+  return expectedVersion;
+}
+
+/**
+ * The sync engine: per context id, the current state (the context) and a delta for every version,
+ * so a client that holds version `v` can catch up with one merged delta.
+ *
+ * Writes are compare-and-set on backends with `writeVersion` (all built-in ones), so concurrent
+ * writers, in one process or many, never produce duplicate versions or lose an update.
+ */
+export class Chord {
+  readonly #backend: ChordBackend;
+  readonly #clock: () => number;
+  readonly #deltaThreshold: number;
+  readonly #deltaTtl: number | null;
+  readonly #contextTtl: number | null;
+  readonly #maxWriteAttempts: number;
+  readonly #exportContext: ChordConfig['exportContext'];
+  readonly #contextProvider: ChordConfig['contextProvider'];
+
+  constructor(config: ChordConfig = {}) {
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new ValidationError('config', `must be an object, got ${describe(config)}`);
+    }
+    for (const key of Object.keys(config)) {
+      if (!CONFIG_KEYS.has(key)) {
+        throw new ValidationError(`config.${key}`, `is not a Chord option (known: ${[...CONFIG_KEYS].join(', ')})`);
+      }
+    }
+    validateOptionalFunction(config.clock, 'config.clock');
+    validateOptionalFunction(config.exportContext, 'config.exportContext');
+    validateOptionalFunction(config.contextProvider, 'config.contextProvider');
+    const deltaThreshold = config.deltaThreshold ?? DEFAULT_DELTA_THRESHOLD;
+    validateCount(deltaThreshold, 'config.deltaThreshold');
+    const deltaTtl = config.deltaTtl === undefined ? DEFAULT_DELTA_TTL : config.deltaTtl;
+    validateTtl(deltaTtl, 'config.deltaTtl');
+    const contextTtl = config.contextTtl === undefined ? DEFAULT_CONTEXT_TTL : config.contextTtl;
+    validateTtl(contextTtl, 'config.contextTtl');
+    const maxWriteAttempts = config.maxWriteAttempts ?? DEFAULT_MAX_WRITE_ATTEMPTS;
+    validateCount(maxWriteAttempts, 'config.maxWriteAttempts');
+    if (maxWriteAttempts < 1) throw new ValidationError('config.maxWriteAttempts', 'must be at least 1');
+
+    this.#clock = config.clock ?? Date.now;
+    const backend = config.backend ?? new MemoryBackend({ clock: this.#clock });
+    validateBackend(backend);
+    this.#backend = backend;
+    this.#deltaThreshold = deltaThreshold;
+    this.#deltaTtl = deltaTtl;
+    this.#contextTtl = contextTtl;
+    this.#maxWriteAttempts = maxWriteAttempts;
+    this.#exportContext = config.exportContext;
+    this.#contextProvider = config.contextProvider;
+  }
+
+  /** The backend this engine stores into. */
+  get backend(): ChordBackend {
+    return this.#backend;
+  }
+
+  /**
+   * Replaces the context of `contextId` with `context`. The first write creates version 1 (its
+   * delta is from `{}`); each write that changes something stores the next version and its delta.
+   * A write that changes nothing stores nothing and returns the current record with `delta: null`.
+   *
+   * @throws ValidationError when an argument is not acceptable (the context must be a JSON object).
+   * @throws VersionConflictError when `options.expectedVersion` is not the stored version, or
+   *   another writer kept winning for `maxWriteAttempts` tries.
+   */
+  async setContext(contextId: string, context: JsonObject, options?: WriteOptions): Promise<WriteResult> {
+    validateContextId(contextId);
+    validateJsonObject(context, 'context');
+    const expectedVersion = validateWriteOptions(options);
+    return this.#write(contextId, expectedVersion, () => context);
+  }
+
+  /**
+   * Deep-merges `changes` into the stored context: objects recurse, any other value (arrays and
+   * `null` included) replaces, and the `unset` sentinel deletes the key at any depth. Then writes
+   * like {@link setContext}.
+   *
+   * @throws NotFoundError when the context does not exist.
+   * @throws ValidationError, VersionConflictError as for {@link setContext}.
+   */
+  async updateContext(contextId: string, changes: ContextChanges, options?: WriteOptions): Promise<WriteResult> {
+    validateContextId(contextId);
+    // Validated up front, so bad changes are reported as such even when the context is missing.
+    applyChanges({}, changes);
+    const expectedVersion = validateWriteOptions(options);
+    return this.#write(contextId, expectedVersion, (current) => {
+      if (current === null) throw new NotFoundError(contextId);
+      return applyChanges(current.context, changes);
+    });
+  }
+
+  /** The stored context of `contextId`, or `null` when there is none. */
+  async getContext(contextId: string): Promise<ContextRecord | null> {
+    validateContextId(contextId);
+    return this.#backend.getContext(contextId);
+  }
+
+  /** Deletes the context of `contextId` and all its deltas; returns whether the context existed. */
+  async deleteContext(contextId: string): Promise<boolean> {
+    validateContextId(contextId);
+    // Context first, then deltas: a writer that recreates the context in between can at worst lose
+    // its first delta, which sync sees as a gap (→ full context); no stale delta outlives the call.
+    const removed = await this.#backend.deleteContext(contextId);
+    await this.#backend.deleteDeltasForContext(contextId);
+    return removed > 0;
+  }
+
+  /**
+   * What a client holding `clientVersion` (`null`: nothing) needs to reach the current context:
+   * - `full` when it holds nothing, claims a version ahead of the server, is more than
+   *   `deltaThreshold` versions behind, or any delta in between is no longer stored;
+   * - `no_change` when it is current;
+   * - otherwise `delta`: one delta from `fromVersion` (its version) to `version`.
+   * `version` is always the context's current version.
+   *
+   * @throws NotFoundError when the context does not exist.
+   */
+  async syncContext(contextId: string, clientVersion: number | null): Promise<SyncResult> {
+    validateContextId(contextId);
+    if (clientVersion !== null) validateVersion(clientVersion, 'clientVersion');
+    const current = await this.#backend.getContext(contextId);
+    if (current === null) throw new NotFoundError(contextId);
+    const version = current.version;
+    if (clientVersion === null || clientVersion > version) return { kind: 'full', context: current };
+    if (clientVersion === version) return { kind: 'no_change', version };
+    if (version - clientVersion > this.#deltaThreshold) return { kind: 'full', context: current };
+
+    const stored = await this.#backend.getDeltas(contextId, clientVersion);
+    // Deltas past the version read belong to writes that landed after the read; the merged delta
+    // must end exactly at the context we return the version of.
+    const needed: Delta[] = [];
+    let next = clientVersion + 1;
+    for (const record of stored) {
+      if (record.version > version) break;
+      if (record.version !== next) return { kind: 'full', context: current };
+      needed.push(record.delta);
+      next++;
+    }
+    if (next !== version + 1) return { kind: 'full', context: current };
+    return { kind: 'delta', delta: mergeDeltas(needed), fromVersion: clientVersion, version };
+  }
+
+  /**
+   * Hands the stored record of `contextId` to the configured `exportContext` callback and returns it.
+   *
+   * @throws ValidationError when no `exportContext` callback is configured.
+   * @throws NotFoundError when the context does not exist.
+   */
+  async exportContext(contextId: string): Promise<ContextRecord> {
+    validateContextId(contextId);
+    const exporter = this.#exportContext;
+    if (exporter === undefined) {
+      throw new ValidationError('config.exportContext', 'no exportContext callback is configured, so there is nowhere to export to');
+    }
+    const record = await this.#backend.getContext(contextId);
+    if (record === null) throw new NotFoundError(contextId);
+    await exporter(record);
+    return record;
+  }
+
+  /**
+   * Asks the configured `contextProvider` for `contextId` and stores what it returns at the
+   * provided version, then deletes the context's stored deltas: none of them leads to the restored
+   * version, so clients get the full context on their next sync. Restoring the version and
+   * context already stored changes nothing.
+   *
+   * Not atomic: a write racing with a restore may be overwritten by it (its clients then get a
+   * full context, never a wrong delta).
+   *
+   * @throws ValidationError when no `contextProvider` is configured or it returns something invalid.
+   * @throws NotFoundError when the provider returns `null`.
+   * @throws VersionConflictError when the provided version is lower than the stored one, or equal
+   *   to it with a different context (clients at that version would silently diverge).
+   */
+  async restoreContext(contextId: string): Promise<ContextRecord> {
+    validateContextId(contextId);
+    const provider = this.#contextProvider;
+    if (provider === undefined) {
+      throw new ValidationError('config.contextProvider', 'no contextProvider is configured, so there is nothing to restore from');
+    }
+    const provided: unknown = await provider(contextId);
+    if (provided === null) {
+      throw new NotFoundError(contextId, `context ${JSON.stringify(contextId)} not found by the contextProvider`);
+    }
+    if (typeof provided !== 'object' || Array.isArray(provided)) {
+      throw new ValidationError('contextProvider result', `must be { context, version } or null, got ${describe(provided)}`);
+    }
+    const { context, version } = provided as { context?: unknown; version?: unknown };
+    validateJsonObject(context, 'contextProvider result.context');
+    validateVersion(version, 'contextProvider result.version');
+    if (version < 1) throw new ValidationError('contextProvider result.version', 'must be at least 1 (0 means no context)');
+
+    const current = await this.#backend.getContext(contextId);
+    if (current !== null) {
+      if (version < current.version) throw new VersionConflictError(contextId, version, current.version);
+      if (version === current.version) {
+        if (isEmptyDelta(calculateDelta(current.context, context))) return current;
+        throw new VersionConflictError(contextId, version, current.version);
+      }
+    }
+    // Context first, then deltas: a delta a racing writer adds on top of the restored version may be
+    // deleted too, which sync reports as a gap (full context) rather than a delta from elsewhere.
+    const record = await this.#backend.setContext(contextId, context, version);
+    await this.#backend.deleteDeltasForContext(contextId);
+    return record;
+  }
+
+  /**
+   * Deletes what is no longer needed, in three steps: contexts idle longer than `contextTtl` with
+   * their deltas; deltas older than `deltaTtl`; deltas beyond the newest `deltaThreshold` of each
+   * context. On backends with bulk cleanup (all built-in ones) each step is a few set-based
+   * statements in batches of `batchSize`, whatever the table size. Returns what was deleted.
+   */
+  async cleanup(options?: CleanupOptions): Promise<CleanupReport> {
+    const resolved = this.#resolveCleanupOptions(options, 'options');
+    return runCleanup(this.#backend, resolved, readClock(this.#clock));
+  }
+
+  /**
+   * Runs {@link cleanup} every `intervalMs` milliseconds after the previous run ended (runs never
+   * overlap). Errors go to `onError` and the schedule goes on; its timers never keep the process
+   * alive. Returns a handle to stop it, re-time it, or change its options.
+   */
+  startCleanup(options: StartCleanupOptions): CleanupSchedule {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ValidationError('options', `must be an object with intervalMs, got ${describe(options)}`);
+    }
+    const { intervalMs, onError, onReport, ...cleanupOptions } = options;
+    return new CleanupScheduler(
+      (o) => this.cleanup(o),
+      (o) => void this.#resolveCleanupOptions(o, 'options'),
+      intervalMs,
+      cleanupOptions,
+      onError,
+      onReport,
+    );
+  }
+
+  #resolveCleanupOptions(options: unknown, argument: string): ResolvedCleanupOptions {
+    return resolveCleanupOptions(
+      options,
+      { deltaTtl: this.#deltaTtl, contextTtl: this.#contextTtl, deltaThreshold: this.#deltaThreshold },
+      argument,
+    );
+  }
+
+  /**
+   * Read, compute, compare-and-set, and on a lost race (without `expectedVersion`) start over from
+   * a fresh read, so the change is always applied to the latest stored context.
+   */
+  async #write(
+    contextId: string,
+    expectedVersion: number | undefined,
+    compute: (current: ContextRecord | null) => JsonObject,
+  ): Promise<WriteResult> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#backend.getContext(contextId);
+      const readVersion = current?.version ?? 0;
+      if (expectedVersion !== undefined && expectedVersion !== readVersion) {
+        throw new VersionConflictError(contextId, expectedVersion, readVersion);
+      }
+      const next = compute(current);
+      const delta = calculateDelta(current?.context ?? {}, next);
+      // A missing context is created even by an empty change (`setContext(id, {})`): the caller
+      // asked for it to exist.
+      if (current !== null && isEmptyDelta(delta)) return { context: current, delta: null };
+      try {
+        return await this.#store(contextId, next, delta, readVersion);
+      } catch (error) {
+        const retry =
+          error instanceof VersionConflictError && expectedVersion === undefined && attempt < this.#maxWriteAttempts;
+        if (!retry) throw error;
+      }
+      await sleep(retryPause(attempt));
+    }
+  }
+
+  async #store(contextId: string, context: JsonObject, delta: Delta, readVersion: number): Promise<WriteResult> {
+    const backend = this.#backend;
+    if (hasAtomicVersionWriter(backend)) {
+      const written = await backend.writeVersion(contextId, context, delta, readVersion);
+      return { context: written.context, delta: written.delta };
+    }
+    // A seed backend has no compare-and-set: this is NOT atomic, and two writers racing here can
+    // both store the same version. Delta first, so a crash in between leaves a delta past the
+    // stored version (ignored by sync) rather than a context without its delta.
+    const deltaRecord = await backend.setDelta(contextId, delta, readVersion + 1);
+    const contextRecord = await backend.setContext(contextId, context, readVersion + 1);
+    return { context: contextRecord, delta: deltaRecord };
+  }
+}
+
+/** Exponential backoff with full jitter, so writers that lost together don't collide again. */
+function retryPause(attempt: number): number {
+  const ceiling = Math.min(MAX_RETRY_PAUSE_MS, 2 ** attempt);
+  return Math.floor(Math.random() * ceiling);
+}

@@ -1,0 +1,16 @@
+import { describe, test } from 'vitest';
+import { runEngineConformance } from '../../src/testing/index.js';
+import { backendTargets } from '../support/targets.js';
+
+// Random histories per property test when CHORD_PROPERTY_RUNS is not set: many on the in-memory
+// reference, fewer where every call is a database round trip.
+const DEFAULT_RUNS: Record<string, number> = { memory: 2000 };
+const DATABASE_RUNS = 300;
+
+for (const { name, harness } of backendTargets()) {
+  const fromEnv = process.env.CHORD_PROPERTY_RUNS;
+  const propertyRuns = fromEnv !== undefined && fromEnv !== '' ? undefined : (DEFAULT_RUNS[name] ?? DATABASE_RUNS);
+  describe(`engine on ${name}`, () => {
+    runEngineConformance({ describe, test }, harness, { propertyRuns });
+  });
+}
