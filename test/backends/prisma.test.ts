@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { BackendUnavailableError, ValidationError, VersionConflictError } from '../../src/errors.js';
 import type { PrismaBackend } from '../../src/backends/prisma/index.js';
 import { manualClock } from '../../src/testing/harness.js';
+import { runBackendConformance } from '../../src/testing/index.js';
 import { prismaTargets, type PrismaTarget } from '../support/targets.js';
 
 async function withBackend(target: PrismaTarget, fn: (backend: PrismaBackend, clock: ReturnType<typeof manualClock>) => Promise<void>): Promise<void> {
@@ -26,6 +27,8 @@ async function rowCounts(target: PrismaTarget, backend: PrismaBackend): Promise<
 
 for (const target of prismaTargets()) {
   describe(target.name, () => {
+    runBackendConformance({ describe, test }, target.harness);
+
     test('versions and timestamps are 64-bit columns that come back as exact numbers', async () => {
       await withBackend(target, async (backend, clock) => {
         clock.set(Number.MAX_SAFE_INTEGER - 1);
