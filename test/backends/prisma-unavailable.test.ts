@@ -1,0 +1,119 @@
+// An unreachable, silent or dropped database: typed errors within the connect timeout, never a
+// hang, never a crash.
+import { createServer, type Server, type Socket } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { createRunDatabase, serverUrl } from '../support/database.js';
+import { databaseChoice } from '../support/targets.js';
+
+/** A TCP server that accepts connections and never answers: a stuck database. */
+let silent: Server;
+const sockets: Socket[] = [];
+let silentUrl = '';
+beforeAll(async () => {
+  silent = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const address = silent.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  silentUrl = `postgresql://postgres@127.0.0.1:${address.port}/none`;
+});
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((resolve) => silent.close(resolve));
+});
+
+/** A port nothing listens on: take a free one and close it. */
+async function refusedUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return `postgresql://postgres@127.0.0.1:${port}/none`;
+}
+
+async function expectUnavailable(promise: Promise<unknown>): Promise<BackendUnavailableError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BackendUnavailableError);
+  expect((error as BackendUnavailableError).code).toBe('unavailable');
+  expect((error as Error).cause).toBeDefined();
+  return error as BackendUnavailableError;
+}
+
+describe('PrismaBackend without a database', () => {
+  test('connection refused: every path (pg fast path and Prisma) throws BackendUnavailableError', async () => {
+    const backend = new PrismaBackend({ connectionString: await refusedUrl(), connectTimeoutMs: 2_000 });
+    try {
+      await expectUnavailable(backend.getContext('a'));
+      await expectUnavailable(backend.writeVersion('a', { x: 1 }, { d: 1 }, 0));
+      await expectUnavailable(backend.listContexts());
+      await expectUnavailable(backend.deleteDeltasOlderThan(0, 10));
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('a server that never answers: BackendUnavailableError once connectTimeoutMs passes, not a hang', async () => {
+    const backend = new PrismaBackend({ connectionString: silentUrl, connectTimeoutMs: 300 });
+    try {
+      const error = await expectUnavailable(backend.getContext('a'));
+      expect(error.message).toMatch(/PrismaBackend\.getContext\("a"\): the database is unavailable/);
+      await expectUnavailable(backend.listContextsWithDeltaCounts());
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('migrate on an unreachable or silent server: BackendUnavailableError', async () => {
+    await expectUnavailable(migrate({ connectionString: await refusedUrl(), connectTimeoutMs: 2_000 }));
+    await expectUnavailable(migrate({ connectionString: silentUrl, connectTimeoutMs: 300 }));
+  });
+
+  test('a call after close() fails with BackendUnavailableError', async () => {
+    const backend = new PrismaBackend({ connectionString: await refusedUrl() });
+    await backend.close();
+    await expectUnavailable(backend.getContext('a'));
+  });
+});
+
+const url = serverUrl(databaseChoice());
+if (url !== undefined) {
+  describe('PrismaBackend when the server drops its connections', () => {
+    test('an idle pooled connection killed by the server is reported, not fatal, and the next call reconnects', async () => {
+      // A database of its own, so killing its sessions touches no other test.
+      const db = await createRunDatabase(url);
+      await migrate({ connectionString: db.url });
+      const poolErrors: Error[] = [];
+      let reported!: () => void;
+      const errorSeen = new Promise<void>((resolve) => (reported = resolve));
+      const backend = new PrismaBackend({
+        connectionString: db.url,
+        poolSize: 2,
+        onPoolError: (error) => {
+          poolErrors.push(error);
+          reported();
+        },
+      });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        await backend.setContext('a', { n: 1 }, 1);
+        expect(await backend.getContext('a')).toMatchObject({ version: 1 });
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [
+          new URL(db.url).pathname.slice(1),
+        ]);
+        await errorSeen;
+        expect(poolErrors.length).toBeGreaterThan(0);
+        expect(await backend.getContext('a')).toMatchObject({ contextId: 'a', version: 1 });
+      } finally {
+        await admin.end();
+        await backend.close();
+        await db.drop();
+      }
+    });
+  });
+}
