@@ -23,13 +23,17 @@ export function setOwn(object: object, key: string, value: unknown): void {
  * instances…) is unequal to everything except the very same reference, so callers that treat
  * "unequal" as "must be validated" never let it through unchecked.
  */
-export function jsonEqual(a: unknown, b: unknown): boolean {
+export function jsonEqual(a: unknown, b: unknown, depth = 0): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  // Unvalidated input can be cyclic or nested past the call stack: past any depth a delta may hold,
+  // answer "unequal", so the caller validates the value and refuses it with ValidationError
+  // instead of overflowing the stack (RangeError).
+  if (depth >= MAX_EQUAL_DEPTH) return false;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) {
-      if (!(i in a) || !(i in b) || !jsonEqual(a[i], b[i])) return false;
+      if (!(i in a) || !(i in b) || !jsonEqual(a[i], b[i], depth + 1)) return false;
     }
     return true;
   }
@@ -37,10 +41,13 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   const keys = Object.keys(a);
   if (keys.length !== Object.keys(b).length) return false;
   for (const key of keys) {
-    if (!hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false;
+    if (!hasOwn(b, key) || !jsonEqual(a[key], b[key], depth + 1)) return false;
   }
   return true;
 }
+
+/** Deeper than any value a delta may hold (MAX_DELTA_DEPTH in delta.ts), shallower than the call stack. */
+const MAX_EQUAL_DEPTH = 1000;
 
 /** `{ [k1]: { [k2]: … value } }`, built without assignment so any key is safe. */
 export function wrapAtPath(path: readonly string[], value: unknown): unknown {
