@@ -269,13 +269,17 @@ export function registerEngineWriteTests(api: SuiteApi, harness: BackendHarness,
           await chord.setContext(id, { counters: {} });
           const writers = 8;
           const perWriter = 5;
-          await Promise.all(
+          // allSettled, so that no writer is still running when the test ends, whatever happens.
+          const outcomes = await Promise.allSettled(
             Array.from({ length: writers }, async (_, w) => {
               for (let i = 1; i <= perWriter; i++) {
                 await chord.updateContext(id, { counters: { [`w${w}`]: i } });
               }
             }),
           );
+          for (const outcome of outcomes) {
+            if (outcome.status === 'rejected') throw outcome.reason;
+          }
           const stored = await chord.getContext(id);
           assert.equal(stored?.version, 1 + writers * perWriter);
           const expected = Object.fromEntries(Array.from({ length: writers }, (_, w) => [`w${w}`, perWriter]));
