@@ -1,8 +1,14 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, test } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { serverUrl } from '../support/database.js';
+import { REPO_ROOT, ensureBuilt } from '../support/build.js';
+import { createRunDatabase, serverUrl } from '../support/database.js';
 import { databaseChoice } from '../support/targets.js';
 import { recordingIo } from './io.js';
+
+const url = serverUrl(databaseChoice());
 
 const STEPS = [
   /1\. Migrate/,
@@ -24,7 +30,6 @@ describe('chord-sync demo', () => {
     expect(io.stderr).toBe('');
   });
 
-  const url = serverUrl(databaseChoice());
   if (url !== undefined) {
     test('on DATABASE_URL: the same steps on the server, and its demo context removed afterwards', async () => {
       const io = recordingIo({ DATABASE_URL: url });
@@ -56,3 +61,49 @@ describe('chord-sync help and usage errors', () => {
     expect(io.stderr).toMatch(/set DATABASE_URL or pass --url/);
   });
 });
+
+describe('npm start', () => {
+  test('`node dist/cli/main.js demo` (what npm start runs) runs the demo as a program and exits 0', async () => {
+    await ensureBuilt();
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const result = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'cli', 'main.js'), 'demo'], { env, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    for (const step of STEPS) expect(result.stdout).toMatch(step);
+  });
+});
+
+if (url !== undefined) {
+  describe('chord-sync migrate', () => {
+    test('provisions a fresh database, then finds nothing to apply', async () => {
+      const db = await createRunDatabase(url);
+      try {
+        const first = recordingIo({ DATABASE_URL: db.url });
+        expect(await main(['migrate'], first), first.stderr).toBe(0);
+        expect(first.stdout).toMatch(/applying \d{14}_init…\n {2}applied \d{14}_init\nDone: applied 1 migration\(s\)\./);
+
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        try {
+          const { rows } = await client.query(`SELECT to_regclass('chord_contexts') AS c, to_regclass('chord_deltas') AS d, (SELECT count(*) FROM _prisma_migrations)::int AS n`);
+          expect(rows[0]).toEqual({ c: 'chord_contexts', d: 'chord_deltas', n: 1 });
+        } finally {
+          await client.end();
+        }
+
+        // --url wins over DATABASE_URL.
+        const second = recordingIo({ DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
+        expect(await main(['migrate', '--url', db.url], second), second.stderr).toBe(0);
+        expect(second.stdout).toMatch(/nothing to apply: all 1 migration\(s\) already applied/);
+      } finally {
+        await db.drop();
+      }
+    });
+
+    test('an unreachable database exits 1 with a message, not a stack trace', async () => {
+      const io = recordingIo();
+      expect(await main(['migrate', '--url', 'postgresql://postgres@127.0.0.1:1/none'], io)).toBe(1);
+      expect(io.stderr).toMatch(/^chord-sync migrate: migrate: the database is unavailable/);
+    });
+  });
+}
