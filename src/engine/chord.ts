@@ -7,8 +7,11 @@ import { NotFoundError, ValidationError, VersionConflictError } from '../errors.
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
 import {
+  type JsonLimits,
   describe,
   readClock,
+  resolveLimits,
+  serializeJsonObject,
   validateContextId,
   validateCount,
   validateJsonObject,
@@ -66,6 +69,12 @@ export interface ChordConfig {
    * `VersionConflictError`. An integer ≥ 1. Default: {@link DEFAULT_MAX_WRITE_ATTEMPTS}.
    */
   readonly maxWriteAttempts?: number;
+  /**
+   * Bounds on each context written (and on `updateContext` changes); larger or deeper values are
+   * refused with `ValidationError` before the backend is called. The backend applies its own
+   * limits too. Default: nesting up to `DEFAULT_MAX_DEPTH` (100), `DEFAULT_MAX_BYTES` (16 MiB).
+   */
+  readonly limits?: JsonLimits;
 }
 
 /** Per-call options of `setContext` and `updateContext`. */
@@ -107,6 +116,7 @@ const CONFIG_KEYS = new Set([
   'exportContext',
   'contextProvider',
   'maxWriteAttempts',
+  'limits',
 ]);
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
 
@@ -173,6 +183,7 @@ export class Chord {
   readonly #deltaTtl: number | null;
   readonly #contextTtl: number | null;
   readonly #maxWriteAttempts: number;
+  readonly #limits: Required<JsonLimits>;
   readonly #exportContext: ChordConfig['exportContext'];
   readonly #contextProvider: ChordConfig['contextProvider'];
 
@@ -197,6 +208,7 @@ export class Chord {
     const maxWriteAttempts = config.maxWriteAttempts ?? DEFAULT_MAX_WRITE_ATTEMPTS;
     validateCount(maxWriteAttempts, 'config.maxWriteAttempts');
     if (maxWriteAttempts < 1) throw new ValidationError('config.maxWriteAttempts', 'must be at least 1');
+    this.#limits = resolveLimits(config.limits);
 
     this.#clock = config.clock ?? Date.now;
     const backend = config.backend ?? new MemoryBackend({ clock: this.#clock });
@@ -226,7 +238,7 @@ export class Chord {
    */
   async setContext(contextId: string, context: JsonObject, options?: WriteOptions): Promise<WriteResult> {
     validateContextId(contextId);
-    validateJsonObject(context, 'context');
+    serializeJsonObject(context, 'context', this.#limits);
     const expectedVersion = validateWriteOptions(options);
     return this.#write(contextId, expectedVersion, () => context);
   }
@@ -242,11 +254,14 @@ export class Chord {
   async updateContext(contextId: string, changes: ContextChanges, options?: WriteOptions): Promise<WriteResult> {
     validateContextId(contextId);
     // Validated up front, so bad changes are reported as such even when the context is missing.
-    applyChanges({}, changes);
+    applyChanges({}, changes, this.#limits.maxDepth);
     const expectedVersion = validateWriteOptions(options);
     return this.#write(contextId, expectedVersion, (current) => {
       if (current === null) throw new NotFoundError(contextId);
-      return applyChanges(current.context, changes);
+      const next = applyChanges(current.context, changes, this.#limits.maxDepth);
+      // The merge can make the context deeper or larger than either part was.
+      serializeJsonObject(next, 'context', this.#limits);
+      return next;
     });
   }
 
