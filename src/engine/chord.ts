@@ -199,19 +199,20 @@ export class Chord {
     validateOptionalFunction(config.clock, 'config.clock');
     validateOptionalFunction(config.exportContext, 'config.exportContext');
     validateOptionalFunction(config.contextProvider, 'config.contextProvider');
-    const deltaThreshold = config.deltaThreshold ?? DEFAULT_DELTA_THRESHOLD;
+    const deltaThreshold = config.deltaThreshold === undefined ? DEFAULT_DELTA_THRESHOLD : config.deltaThreshold;
     validateCount(deltaThreshold, 'config.deltaThreshold');
     const deltaTtl = config.deltaTtl === undefined ? DEFAULT_DELTA_TTL : config.deltaTtl;
     validateTtl(deltaTtl, 'config.deltaTtl');
     const contextTtl = config.contextTtl === undefined ? DEFAULT_CONTEXT_TTL : config.contextTtl;
     validateTtl(contextTtl, 'config.contextTtl');
-    const maxWriteAttempts = config.maxWriteAttempts ?? DEFAULT_MAX_WRITE_ATTEMPTS;
+    const maxWriteAttempts = config.maxWriteAttempts === undefined ? DEFAULT_MAX_WRITE_ATTEMPTS : config.maxWriteAttempts;
     validateCount(maxWriteAttempts, 'config.maxWriteAttempts');
     if (maxWriteAttempts < 1) throw new ValidationError('config.maxWriteAttempts', 'must be at least 1');
     this.#limits = resolveLimits(config.limits);
 
     this.#clock = config.clock ?? Date.now;
-    const backend = config.backend ?? new MemoryBackend({ clock: this.#clock });
+    // `=== undefined`, not `??`: a null backend is a mistake to report, not a request for the default.
+    const backend = config.backend === undefined ? new MemoryBackend({ clock: this.#clock }) : config.backend;
     validateBackend(backend);
     this.#backend = backend;
     this.#deltaThreshold = deltaThreshold;
