@@ -1,0 +1,230 @@
+// An unreachable database is reported, never waited on forever: a refused port and a server that
+// accepts but never answers both give BackendUnavailableError within the connect timeout. A
+// dropped pooled connection (pg_terminate_backend) never crashes the process, and the next call
+// works on the same backend.
+import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Chord } from '../../src/engine/index.js';
+import { BackendUnavailableError, ChordError } from '../../src/errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
+import type { DisposablePostgres } from '../support/disposable-postgres.js';
+import { freshSchema, missingBinaries, startServer } from './support.js';
+
+/** Every backend method, called with valid arguments. */
+function everyMethod(backend: PrismaBackend): Array<[string, () => Promise<unknown>]> {
+  return [
+    ['setContext', () => backend.setContext('a', { x: 1 }, 1)],
+    ['getContext', () => backend.getContext('a')],
+    ['deleteContext', () => backend.deleteContext('a')],
+    ['setDelta', () => backend.setDelta('a', {}, 1)],
+    ['getDeltas', () => backend.getDeltas('a', 0)],
+    ['deleteDeltasForContext', () => backend.deleteDeltasForContext('a')],
+    ['deleteDeltasByTime', () => backend.deleteDeltasByTime('a', 1)],
+    ['deleteDeltasExceedingThreshold', () => backend.deleteDeltasExceedingThreshold('a', 1)],
+    ['listContexts', () => backend.listContexts()],
+    ['listContextsWithDeltaCounts', () => backend.listContextsWithDeltaCounts()],
+    ['listDeltas', () => backend.listDeltas()],
+    ['writeVersion', () => backend.writeVersion('a', { x: 1 }, {}, 0)],
+    ['deleteIdleContexts', () => backend.deleteIdleContexts(1, 10)],
+    ['deleteDeltasOlderThan', () => backend.deleteDeltasOlderThan(1, 10)],
+    ['deleteDeltasBeyondNewest', () => backend.deleteDeltasBeyondNewest(1, 10)],
+  ];
+}
+
+async function expectUnavailable(call: () => Promise<unknown>, what: string): Promise<BackendUnavailableError> {
+  const error = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `${what} rejects with BackendUnavailableError`).toBeInstanceOf(BackendUnavailableError);
+  const e = error as BackendUnavailableError;
+  expect(e.code).toBe('unavailable');
+  expect(e.cause, `${what} keeps the driver error as cause`).toBeDefined();
+  return e;
+}
+
+/** A port nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A TCP server that accepts connections and never sends a byte: a database that hangs. */
+async function silentServer(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server: Server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    accepted: () => accepted,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('an unreachable database', () => {
+  test('the default connect timeout is at most 10 s', () => {
+    expect(DEFAULT_CONNECT_TIMEOUT_MS).toBeLessThanOrEqual(10_000);
+  });
+
+  test('a refused port: every backend method, the engine and migrate reject with BackendUnavailableError', async () => {
+    const url = `postgresql://postgres@127.0.0.1:${await closedPort()}/postgres`;
+    const backend = new PrismaBackend({ connectionString: url, connectTimeoutMs: 2_000 });
+    try {
+      for (const [name, call] of everyMethod(backend)) {
+        const error = await expectUnavailable(call, name);
+        expect(error.message).toContain(name);
+      }
+      const chord = new Chord({ backend });
+      await expectUnavailable(() => chord.setContext('a', { x: 1 }), 'Chord.setContext');
+      await expectUnavailable(() => chord.syncContext('a', 0), 'Chord.syncContext');
+      await expectUnavailable(() => chord.cleanup(), 'Chord.cleanup');
+      await expectUnavailable(() => migrate({ connectionString: url, connectTimeoutMs: 2_000 }), 'migrate');
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test('a server that accepts and never answers: every call rejects with BackendUnavailableError once the configured connect timeout passes', async () => {
+    const silent = await silentServer();
+    const url = `postgresql://postgres@127.0.0.1:${silent.port}/postgres`;
+    const backend = new PrismaBackend({ connectionString: url, connectTimeoutMs: 300, poolSize: 2 });
+    try {
+      // Concurrently, so calls also queue for the pool's two connections while they hang.
+      const results = await Promise.allSettled(everyMethod(backend).map(([, call]) => call()));
+      for (const [i, result] of results.entries()) {
+        const name = everyMethod(backend)[i]?.[0];
+        expect(result.status, `${name} settles as a rejection`).toBe('rejected');
+        expect((result as PromiseRejectedResult).reason, `${name}`).toBeInstanceOf(BackendUnavailableError);
+      }
+      expect(silent.accepted(), 'the calls did reach the silent server').toBeGreaterThan(0);
+      const chord = new Chord({ backend });
+      await expectUnavailable(() => chord.updateContext('a', { x: 2 }), 'Chord.updateContext');
+      await expectUnavailable(() => migrate({ connectionString: url, connectTimeoutMs: 300 }), 'migrate');
+    } finally {
+      await backend.close();
+      await silent.close();
+    }
+  }, 30_000);
+});
+
+describe.skipIf(missingBinaries !== undefined)(`dropped connections on a disposable server${missingBinaries ? ` (skipped: ${missingBinaries})` : ''}`, () => {
+  let server: DisposablePostgres;
+  let admin: pg.Pool;
+
+  beforeAll(async () => {
+    server = (await startServer()) as DisposablePostgres;
+    admin = new pg.Pool({ connectionString: server.url, max: 2, application_name: 'reliability-admin' });
+    admin.on('error', () => {});
+  });
+
+  afterAll(async () => {
+    await admin?.end();
+    server?.dispose();
+  });
+
+  /** The backend's sessions are named, so the admin can find exactly them. */
+  const backendUrl = (): string => `${server.url}?application_name=chord-backend`;
+
+  /** Terminates every session of the backend under test; returns how many. */
+  async function terminateBackendSessions(): Promise<number> {
+    const { rows } = await admin.query<{ n: string }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'chord-backend'`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  test('terminating idle pooled connections does not crash the process; the pool reports them and the next calls work', async () => {
+    const { schema, drop } = await freshSchema(server.url);
+    const poolErrors: Error[] = [];
+    const backend = new PrismaBackend({ connectionString: backendUrl(), schema, poolSize: 4, onPoolError: (e) => poolErrors.push(e) });
+    try {
+      const chord = new Chord({ backend });
+      // Open several connections on both statement paths (pg fast path and Prisma).
+      await Promise.all([0, 1, 2, 3].map((i) => chord.setContext(`c${i}`, { i })));
+      await Promise.all([backend.listContexts(), backend.listDeltas(), backend.getContext('c0'), backend.getDeltas('c1', 0)]);
+      const terminated = await terminateBackendSessions();
+      expect(terminated).toBeGreaterThan(0);
+      for (let i = 0; i < 100 && poolErrors.length < terminated; i++) await sleep(20);
+      expect(poolErrors.length, 'every terminated idle client was reported through onPoolError').toBe(terminated);
+      // Same backend, same process: the pool has dropped the dead clients and connects anew.
+      expect((await chord.updateContext('c0', { after: true })).context.version).toBe(2);
+      expect((await backend.listContexts()).map((r) => r.contextId)).toEqual(['c0', 'c1', 'c2', 'c3']);
+      expect((await chord.syncContext('c0', 1)).kind).toBe('delta');
+    } finally {
+      await backend.close();
+      await drop();
+    }
+  });
+
+  test('with no onPoolError given, terminated idle connections are still absorbed, not thrown', async () => {
+    const { schema, drop } = await freshSchema(server.url);
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => void uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    const backend = new PrismaBackend({ connectionString: backendUrl(), schema, poolSize: 3 });
+    try {
+      await Promise.all([0, 1, 2].map((i) => backend.setContext(`c${i}`, { i }, 1)));
+      expect(await terminateBackendSessions()).toBeGreaterThan(0);
+      await sleep(300); // let the terminations arrive on the idle sockets
+      expect(uncaught).toEqual([]);
+      expect((await backend.getContext('c2'))?.context).toEqual({ i: 2 });
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await backend.close();
+      await drop();
+    }
+  });
+
+  test('a connection terminated in the middle of a statement: that call gets BackendUnavailableError, the next succeeds', async () => {
+    const { schema, drop } = await freshSchema(server.url);
+    const backend = new PrismaBackend({ connectionString: backendUrl(), schema, poolSize: 2 });
+    const locker = await admin.connect();
+    try {
+      const chord = new Chord({ backend });
+      await chord.setContext('held', { n: 0 });
+      // Hold the row lock so the engine's compare-and-set waits inside the server.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT * FROM "${schema}".chord_contexts WHERE context_id = 'held' FOR UPDATE`);
+      const blocked = chord.updateContext('held', { n: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // Wait until the write is really waiting on the lock, then cut its connection.
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+        if (rows.length > 0) break;
+        await sleep(10);
+      }
+      const { rows } = await admin.query<{ n: string }>(
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`,
+      );
+      expect(Number(rows[0]?.n)).toBe(1);
+      const error = await blocked;
+      expect(error).toBeInstanceOf(ChordError);
+      expect((error as ChordError).code).toBe('unavailable');
+      await locker.query('ROLLBACK');
+      // Nothing was half written, and the same engine writes on.
+      expect((await chord.getContext('held'))?.version).toBe(1);
+      expect((await chord.updateContext('held', { n: 2 })).context.version).toBe(2);
+      expect((await backend.getDeltas('held', 0)).map((d) => d.version)).toEqual([1, 2]);
+    } finally {
+      locker.release();
+      await backend.close();
+      await drop();
+    }
+  });
+});
