@@ -29,7 +29,7 @@ export const DEFAULT_DELTA_TTL = 24 * 60 * 60 * 1000;
 /** Default `contextTtl`: `null`, contexts never expire. */
 export const DEFAULT_CONTEXT_TTL = null;
 /** Default `maxWriteAttempts`: how often a write without `expectedVersion` is tried when other writers win the race. */
-export const DEFAULT_MAX_WRITE_ATTEMPTS = 25;
+export const DEFAULT_MAX_WRITE_ATTEMPTS = 50;
 
 /** What a context provider returns to `restoreContext`. */
 export interface ProvidedContext {
@@ -121,7 +121,7 @@ const CONFIG_KEYS = new Set([
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
 
 /** Longest pause between two write attempts, in ms; pauses grow from 1 ms up to this. */
-const MAX_RETRY_PAUSE_MS = 50;
+const MAX_RETRY_PAUSE_MS = 64;
 
 function validateOptionalFunction(value: unknown, argument: string): void {
   if (value !== undefined && typeof value !== 'function') {
