@@ -14,7 +14,6 @@ import {
   serializeJsonObject,
   validateContextId,
   validateCount,
-  validateJsonObject,
   validateVersion,
 } from '../validation.js';
 import { resolveCleanupOptions, runCleanup, validateTtl } from './cleanup.js';
@@ -363,7 +362,7 @@ export class Chord {
       throw new ValidationError('contextProvider result', `must be { context, version } or null, got ${describe(provided)}`);
     }
     const { context, version } = provided as { context?: unknown; version?: unknown };
-    validateJsonObject(context, 'contextProvider result.context');
+    serializeJsonObject(context, 'contextProvider result.context', this.#limits);
     validateVersion(version, 'contextProvider result.version');
     if (version < 1) throw new ValidationError('contextProvider result.version', 'must be at least 1 (0 means no context)');
 
