@@ -361,8 +361,9 @@ export class Chord {
     if (typeof provided !== 'object' || Array.isArray(provided)) {
       throw new ValidationError('contextProvider result', `must be { context, version } or null, got ${describe(provided)}`);
     }
-    const { context, version } = provided as { context?: unknown; version?: unknown };
-    serializeJsonObject(context, 'contextProvider result.context', this.#limits);
+    const { context: candidate, version } = provided as { context?: unknown; version?: unknown };
+    serializeJsonObject(candidate, 'contextProvider result.context', this.#limits);
+    const context = candidate as JsonObject;
     validateVersion(version, 'contextProvider result.version');
     if (version < 1) throw new ValidationError('contextProvider result.version', 'must be at least 1 (0 means no context)');
 
