@@ -1,0 +1,136 @@
+/**
+ * `npm run bench [-- flags]`: chord-sync against hand-written references, printed as Markdown
+ * tables (what docs/benchmarks.md quotes).
+ *
+ *   (no flag)            every section: ratios, memory, scale, cleanup
+ *   --ratios             only the ratio tables (PrismaBackend vs pg, MemoryBackend vs Map)
+ *   --scale              only the scale and cleanup sections
+ *   --rounds N           timed rounds per table (default 15; each after 1 untimed warm-up round)
+ *   --iterations N       calls per batch for database operations (default 100)
+ *   --no-prisma-client   leave out the informational "via Prisma" column
+ *   --only TEXT          only the ratio-table operations whose name contains TEXT (for working on one)
+ *   --large-contexts N   contexts of the large scale table and of the cleanup tables, × 100 deltas (default 10000)
+ *
+ * The database is `chord_bench_<random>` on BENCH_DATABASE_URL, DATABASE_URL, or
+ * postgres://postgres@127.0.0.1:5432/postgres; it is dropped at the end, on error and on Ctrl-C.
+ */
+import * as os from 'node:os';
+import { type BenchDatabase, DEFAULT_ADMIN_URL, createBenchDatabase } from './lib/database.js';
+import { measure, ratioTable } from './lib/measure.js';
+import { memoryCases } from './sections/memory.js';
+import { backendCases, makeRatioSides, seedBase } from './sections/ratios.js';
+import { runCleanup, runScale } from './sections/scale.js';
+
+interface Flags {
+  ratios: boolean;
+  scale: boolean;
+  rounds: number;
+  iterations: number;
+  prismaClient: boolean;
+  largeContexts: number;
+  only: string | undefined;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const flags: Flags = { ratios: true, scale: true, rounds: 15, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  let onlyRatios = false;
+  let onlyScale = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const number = (): number => {
+      const value = Number(argv[++i]);
+      if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${arg} needs an integer ≥ 1`);
+      return value;
+    };
+    switch (arg) {
+      case '--ratios': onlyRatios = true; break;
+      case '--scale': onlyScale = true; break;
+      case '--rounds': flags.rounds = number(); break;
+      case '--iterations': flags.iterations = number(); break;
+      case '--no-prisma-client': flags.prismaClient = false; break;
+      case '--only': flags.only = argv[++i]; break;
+      case '--large-contexts': flags.largeContexts = number(); break;
+      default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
+    }
+  }
+  if (onlyRatios !== onlyScale) {
+    flags.ratios = onlyRatios;
+    flags.scale = onlyScale;
+  }
+  return flags;
+}
+
+function log(line: string): void {
+  process.stderr.write(`  · ${line}\n`);
+}
+
+async function ratioSection(db: BenchDatabase, flags: Flags): Promise<string> {
+  const schema = 'ratios';
+  await db.provision(schema);
+  const { sides, close } = makeRatioSides(db.url, schema, flags.prismaClient);
+  try {
+    await seedBase(db.admin, schema, sides.map((s) => s.prefix));
+    const cases = backendCases(sides, db.admin, schema, flags.iterations).filter((c) => flags.only === undefined || c.name.includes(flags.only));
+    const results = await measure(cases, {
+      rounds: flags.rounds,
+      warmupRounds: 1,
+      onRound: (r, n) => log(`PrismaBackend vs pg: round ${r}/${n}`),
+    });
+    return ratioTable(results).table;
+  } finally {
+    await close();
+  }
+}
+
+async function memorySection(flags: Flags): Promise<string> {
+  const cases = await memoryCases(flags.iterations * 20);
+  const results = await measure(cases, { rounds: flags.rounds, warmupRounds: 1 });
+  return ratioTable(results).table;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? DEFAULT_ADMIN_URL;
+  const db = await createBenchDatabase(adminUrl);
+  const drop = () => db.drop().catch((error: unknown) => log(`could not drop ${db.name}: ${String(error)}`));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: dropping ${db.name}`);
+      void drop().finally(() => process.exit(130));
+    });
+  }
+  const started = performance.now();
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  try {
+    const { rows } = await db.admin.query<{ server_version: string }>('SHOW server_version');
+    out(`# chord-sync bench, ${new Date().toISOString()}`);
+    out(
+      `Node ${process.version}, ${os.cpus().length} CPU (${os.cpus()[0]?.model.trim() ?? '?'}), ` +
+        `PostgreSQL ${rows[0]?.server_version ?? '?'} at ${new URL(adminUrl).host}; ${flags.rounds} rounds, median.\n`,
+    );
+    if (flags.ratios) {
+      out(`## PrismaBackend ({ connectionString }) vs hand-written pg, ${flags.iterations} calls per batch\n`);
+      out(await ratioSection(db, flags));
+      out('\n† not in the geometric mean.\n');
+      out(`## MemoryBackend vs plain Map, ${flags.iterations * 20} calls per batch\n`);
+      out(await memorySection(flags));
+      out('');
+    }
+    if (flags.scale) {
+      const large = flags.largeContexts;
+      out(`## Scale: 100 contexts × 100 deltas vs ${large} contexts × 100 deltas\n`);
+      out(await runScale(db, { smallContexts: 100, largeContexts: large }, flags.rounds, log));
+      out(`\n## Cleanup: ${large * 100} expired deltas\n`);
+      out(await runCleanup(db, large, 10_000, log));
+      out('');
+    }
+    out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  } finally {
+    await drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
