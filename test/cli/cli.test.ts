@@ -13,11 +13,14 @@ const url = serverUrl(databaseChoice());
 const STEPS = [
   /1\. Migrate/,
   /applied \d{14}_init/,
-  /v1 {2}\{"title":"Lobby","members":\["ada"\]\}/,
-  /v3 {2}\{"title":"Main hall","members":\["ada","grace"\],"topic":"sync"\}/,
-  /3\. List contexts with delta counts\n {3}"demo:room-[^"]+": 3 deltas/,
-  /4\. Deltas a client at version 1 would fetch\n {3}v2 .*\n {3}v3 /,
+  /v1 {2}setContext {5}\{"title":"Lobby","members":\["ada"\]\}/,
+  /v3 {2}updateContext {2}\{"title":"Main hall","members":\["ada","grace"\],"topic":"sync"\}/,
+  /from nothing: full context v3/,
+  /from v1: one delta v1 → v3 /,
+  /from v3: no change \(v3\)/,
+  /4\. List contexts with delta counts\n {3}"demo:room-[^"]+": 3 deltas/,
   /removed 2 deltas; "demo:room-[^"]+" now has 1 delta\(s\), context still at v3/,
+  /a client at v1 now gets: full/,
   /Done\./,
 ];
 
@@ -36,7 +39,7 @@ describe('chord-sync demo', () => {
       expect(await main(['demo'], io)).toBe(0);
       expect(io.stdout).toContain('PostgreSQL at');
       for (const step of STEPS.slice(2)) expect(io.stdout).toMatch(step);
-      expect(io.stdout).toMatch(/removed 1 context and 1 delta\(s\)/);
+      expect(io.stdout).toMatch(/removed 1 context and its deltas/);
       // The second run finds the tables already there and still works.
       const again = recordingIo({ DATABASE_URL: url });
       expect(await main(['demo'], again)).toBe(0);

@@ -3,9 +3,8 @@ import { parseArgs } from 'node:util';
 import { migrate, type MigrateProgress, type MigrationPool } from '../../backends/prisma/migrate.js';
 import { pglitePool } from '../../backends/prisma/pglite-pool.js';
 import { PrismaBackend, type PrismaBackendConfig } from '../../backends/prisma/prisma-backend.js';
-import { calculateDelta } from '../../delta/index.js';
+import { Chord } from '../../engine/index.js';
 import { ChordError } from '../../errors.js';
-import type { JsonObject } from '../../types.js';
 import { type CliCommand, type CliIo, redactUrl } from '../command.js';
 
 const PGLITE_INSTALL_HINT =
@@ -66,38 +65,43 @@ async function runDemo(database: DemoDatabase, io: CliIo, contextId: string, cle
   await migrate(database.migrationTarget, { onProgress: progress });
 
   const backend = new PrismaBackend(database.backendConfig);
+  const chord = new Chord({ backend });
   try {
     io.out(`\n2. Write three versions of context ${json(contextId)} (each: context + delta in one statement)`);
-    const versions: JsonObject[] = [
-      { title: 'Lobby', members: ['ada'] },
-      { title: 'Lobby', members: ['ada', 'grace'] },
-      { title: 'Main hall', members: ['ada', 'grace'], topic: 'sync' },
-    ];
-    let previous: JsonObject = {};
-    for (const [i, context] of versions.entries()) {
-      const { context: record } = await backend.writeVersion(contextId, context, calculateDelta(previous, context), i);
-      io.out(`   v${record.version}  ${json(record.context)}`);
-      previous = context;
+    const set = await chord.setContext(contextId, { title: 'Lobby', members: ['ada'] });
+    io.out(`   v${set.context.version}  setContext     ${json(set.context.context)}`);
+    const joined = await chord.updateContext(contextId, { members: ['ada', 'grace'] });
+    io.out(`   v${joined.context.version}  updateContext  ${json(joined.context.context)}`);
+    const renamed = await chord.updateContext(contextId, { title: 'Main hall', topic: 'sync' });
+    io.out(`   v${renamed.context.version}  updateContext  ${json(renamed.context.context)}`);
+    io.out(`       its delta  ${json(renamed.delta?.delta)}`);
+
+    io.out('\n3. Sync: what clients holding different versions receive');
+    for (const clientVersion of [null, 1, 3]) {
+      const result = await chord.syncContext(contextId, clientVersion);
+      const from = clientVersion === null ? 'nothing' : `v${clientVersion}`;
+      if (result.kind === 'full') io.out(`   from ${from}: full context v${result.context.version}`);
+      else if (result.kind === 'delta') io.out(`   from ${from}: one delta v${result.fromVersion} → v${result.version}  ${json(result.delta)}`);
+      else io.out(`   from ${from}: no change (v${result.version})`);
     }
 
-    io.out('\n3. List contexts with delta counts');
+    io.out('\n4. List contexts with delta counts');
     for (const { contextId: id, count } of await backend.listContextsWithDeltaCounts({ contextId })) {
       io.out(`   ${json(id)}: ${count} deltas`);
     }
 
-    io.out('\n4. Deltas a client at version 1 would fetch');
-    for (const delta of await backend.getDeltas(contextId, 1)) io.out(`   v${delta.version}  ${json(delta.delta)}`);
-
-    io.out(`\n5. Prune: keep only the newest ${DEMO_KEEP} delta`);
-    const removed = await backend.deleteDeltasExceedingThreshold(contextId, DEMO_KEEP);
+    io.out(`\n5. Prune: cleanup keeps the newest ${DEMO_KEEP} delta per context`);
+    const report = await chord.cleanup({ contextId, deltaThreshold: DEMO_KEEP });
     const [after] = await backend.listContextsWithDeltaCounts({ contextId });
-    io.out(`   removed ${removed} deltas; ${json(contextId)} now has ${after?.count ?? 0} delta(s), context still at v${(await backend.getContext(contextId))?.version}`);
+    const current = await chord.getContext(contextId);
+    io.out(`   removed ${report.deltasDeleted.total} deltas; ${json(contextId)} now has ${after?.count ?? 0} delta(s), context still at v${current?.version}`);
+    const stale = await chord.syncContext(contextId, 1);
+    io.out(`   a client at v1 now gets: ${stale.kind} (its deltas are gone, so never a partial delta)`);
 
     if (cleanUp) {
       io.out('\n6. Clean up: remove the demo context and its deltas from the server');
-      const deltas = await backend.deleteDeltasForContext(contextId);
-      const contexts = await backend.deleteContext(contextId);
-      io.out(`   removed ${contexts} context and ${deltas} delta(s)`);
+      const existed = await chord.deleteContext(contextId);
+      io.out(`   removed ${existed ? 1 : 0} context and its deltas`);
     }
     io.out('\nDone.');
   } finally {
@@ -110,8 +114,8 @@ export const demoCommand: CliCommand = {
   summary: 'a short walk through chord-sync on in-process PGlite (or DATABASE_URL)',
   usage: `Usage: chord-sync demo [--url <postgresql://…>]
 
-Migrates, writes a few versions of a context, lists contexts with delta counts and prunes old
-deltas, printing each step. Runs on in-process PGlite unless --url or DATABASE_URL names a
+Migrates, writes a few versions of a context through the Chord engine, syncs clients at
+different versions, lists contexts with delta counts and prunes old deltas, printing each step. Runs on in-process PGlite unless --url or DATABASE_URL names a
 PostgreSQL server; there it uses a context id of its own and removes it at the end.`,
 
   async run(args, io) {
