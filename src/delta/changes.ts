@@ -30,6 +30,19 @@ function withoutUnset(value: unknown, ancestors: Set<object>, depthLeft: number)
   return out;
 }
 
+// True when `change` only deletes (every leaf is `unset`): applied where there is no object, it
+// has nothing to delete, so it must not create an empty object either.
+function onlyDeletes(change: Record<string, unknown>): boolean {
+  const keys = Object.keys(change);
+  return (
+    keys.length > 0 &&
+    keys.every((key) => {
+      const value = change[key];
+      return value === unset || (isPlainObject(value) && onlyDeletes(value));
+    })
+  );
+}
+
 // Plain objects in `changes` merge into plain objects of `target`; anything else replaces.
 function merge(target: JsonObject | undefined, changes: Record<string, unknown>): JsonObject {
   const out: JsonObject = target === undefined ? {} : { ...target };
@@ -39,7 +52,8 @@ function merge(target: JsonObject | undefined, changes: Record<string, unknown>)
       if (hasOwn(out, key)) delete out[key];
     } else if (isPlainObject(change)) {
       const current = hasOwn(out, key) ? out[key] : undefined;
-      setOwn(out, key, merge(isPlainObject(current) ? current : undefined, change));
+      if (isPlainObject(current)) setOwn(out, key, merge(current, change));
+      else if (!onlyDeletes(change)) setOwn(out, key, merge(undefined, change));
     } else {
       setOwn(out, key, change);
     }

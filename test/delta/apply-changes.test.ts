@@ -7,12 +7,21 @@ import { RUNS, clone, deepFreeze, expectJsonEqual, isObject, jsonArb, keyArb, ob
 
 type Changes = { [key: string]: Json | typeof unset | Changes };
 
+function onlyDeletes(changes: Changes): boolean {
+  const values = Object.values(changes);
+  return values.length > 0 && values.every((v) => v === unset || (isObject(v) && onlyDeletes(v as Changes)));
+}
+
 // The specification, written the obvious way (Map + fromEntries keeps any key safe).
 function referenceMerge(target: unknown, changes: Changes): JsonObject {
   const entries = new Map<string, unknown>(isObject(target) ? Object.entries(target) : []);
   for (const [key, change] of Object.entries(changes)) {
     if (change === unset) entries.delete(key);
-    else if (isObject(change)) entries.set(key, referenceMerge(entries.get(key), change as Changes));
+    else if (isObject(change)) {
+      // A change that only deletes has nothing to delete where there is no object: leave the key be.
+      if (!isObject(entries.get(key)) && onlyDeletes(change as Changes)) continue;
+      entries.set(key, referenceMerge(entries.get(key), change as Changes));
+    }
     else entries.set(key, change);
   }
   return Object.fromEntries(entries) as JsonObject;
@@ -65,6 +74,9 @@ describe('applyChanges', () => {
   test('unset on a key that is not there is a no-op', () => {
     expect(applyChanges({ a: 1 }, { missing: unset, a: 1 })).toEqual({ a: 1 });
     expect(applyChanges({ a: { b: 1 } }, { a: { missing: unset } })).toEqual({ a: { b: 1 } });
+    // Deleting under a key that is missing or not an object creates nothing there.
+    expect(applyChanges({}, { a: { b: unset } })).toEqual({});
+    expect(applyChanges({ a: 5 }, { a: { b: { c: unset } } })).toEqual({ a: 5 });
   });
 
   test('changes under a key that holds no object start from an empty object', () => {
@@ -126,10 +138,10 @@ describe('applyChanges validation', () => {
     const cyclic: Record<string, unknown> = { a: {} };
     (cyclic.a as Record<string, unknown>).back = cyclic;
     expect(validationErrorOf(() => applyChanges({}, cyclic)).message).toMatch(/cycle/);
-    let deep: Record<string, unknown> = { x: unset };
+    let deep: Record<string, unknown> = { x: unset, y: 1 };
     for (let i = 0; i < 5; i++) deep = { n: deep };
     expect(validationErrorOf(() => applyChanges({}, deep, 3)).message).toMatch(/deeper than the limit of 3/);
-    expect(applyChanges({}, deep, 10)).toEqual({ n: { n: { n: { n: { n: {} } } } } });
+    expect(applyChanges({}, deep, 10)).toEqual({ n: { n: { n: { n: { n: { y: 1 } } } } } });
   });
 
   test('a context that is not an object is refused, naming context', () => {
