@@ -103,6 +103,26 @@ if (url !== undefined) {
       }
     });
 
+    test('--schema provisions that schema and leaves public alone', async () => {
+      const db = await createRunDatabase(url);
+      try {
+        const io = recordingIo({ DATABASE_URL: db.url });
+        expect(await main(['migrate', '--schema', 'chord'], io), io.stderr).toBe(0);
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        try {
+          const { rows } = await client.query(
+            `SELECT to_regclass('chord.chord_contexts')::text AS inside, to_regclass('public.chord_contexts')::text AS outside`,
+          );
+          expect(rows[0]).toEqual({ inside: 'chord.chord_contexts', outside: null });
+        } finally {
+          await client.end();
+        }
+      } finally {
+        await db.drop();
+      }
+    });
+
     test('an unreachable database exits 1 with a message, not a stack trace', async () => {
       const io = recordingIo();
       expect(await main(['migrate', '--url', 'postgresql://postgres@127.0.0.1:1/none'], io)).toBe(1);

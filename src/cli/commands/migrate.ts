@@ -6,16 +6,18 @@ import { type CliCommand, redactUrl } from '../command.js';
 export const migrateCommand: CliCommand = {
   name: 'migrate',
   summary: 'create or update chord-sync\'s tables in PostgreSQL (as `prisma migrate deploy` would)',
-  usage: `Usage: chord-sync migrate [--url <postgresql://…>]
+  usage: `Usage: chord-sync migrate [--url <postgresql://…>] [--schema <name>]
 
 Applies chord-sync's pending migrations (prisma/migrations in the package) to the database at
 --url, or DATABASE_URL when --url is not given. Each migration runs in its own transaction and is
 recorded in _prisma_migrations exactly as Prisma records it, under Prisma's advisory lock
 (${PRISMA_MIGRATE_LOCK_KEY}): a second process waits, then finds nothing to do, and
-\`prisma migrate deploy\` later sees the migrations as applied.`,
+\`prisma migrate deploy\` later sees the migrations as applied. --schema names the PostgreSQL
+schema to create (if missing) and migrate, as Prisma's ?schema= does (default: the connection's
+search_path, normally public).`,
 
   async run(args, io) {
-    const { values } = parseArgs({ args, options: { url: { type: 'string' } }, allowPositionals: false });
+    const { values } = parseArgs({ args, options: { url: { type: 'string' }, schema: { type: 'string' } }, allowPositionals: false });
     const url = values.url ?? io.env.DATABASE_URL;
     if (url === undefined || url === '') {
       io.err('chord-sync migrate: no database given: set DATABASE_URL or pass --url postgresql://…');
@@ -26,6 +28,7 @@ recorded in _prisma_migrations exactly as Prisma records it, under Prisma's advi
       const result = await migrate(
         { connectionString: url },
         {
+          ...(values.schema === undefined ? {} : { schema: values.schema }),
           onProgress: (progress) => {
             switch (progress.kind) {
               case 'waiting-for-lock':
