@@ -34,12 +34,12 @@ export function resolveLimits(limits: JsonLimits | undefined): Required<JsonLimi
  * The bounds a backend applies to a delta between contexts within `limits`. A delta nests two
  * levels for each context level it descends ("c", then the child node) plus its tag map, so a
  * change at the deepest level a context may have needs up to twice the context's depth; and a
- * context replaced whole keeps its old and new values, so about twice its size (plus 1 MiB for the
- * delta's own tags). Checking deltas with the context limits would refuse writes of contexts that
- * are within them.
+ * context replaced whole keeps its old and new values, each up to the size limit, plus the delta's
+ * own tags: three times the size limit. Checking deltas with the context limits would refuse
+ * writes of contexts that are within them.
  */
 export function deltaLimits(limits: Required<JsonLimits>): Required<JsonLimits> {
-  return { maxDepth: 2 * limits.maxDepth + 1, maxBytes: 2 * limits.maxBytes + 1024 * 1024 };
+  return { maxDepth: 2 * limits.maxDepth + 1, maxBytes: 3 * limits.maxBytes };
 }
 
 /** A short, safe description of any value for an error message. */
