@@ -10,6 +10,7 @@ import type {
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
+  deltaLimits,
   describe,
   readClock,
   resolveLimits,
@@ -100,7 +101,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCle
 
   async setDelta(contextId: string, delta: Delta, version: number): Promise<DeltaRecord> {
     validateContextId(contextId);
-    const json = serializeJsonObject(delta, 'delta', this.#limits);
+    const json = serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
     validateVersion(version);
     const stored: StoredDelta = { json, version, insertedAt: readClock(this.#clock) };
     this.#putDelta(contextId, stored);
@@ -213,7 +214,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCle
   ): Promise<VersionWriteResult> {
     validateContextId(contextId);
     const contextJson = serializeJsonObject(context, 'context', this.#limits);
-    const deltaJson = serializeJsonObject(delta, 'delta', this.#limits);
+    const deltaJson = serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
     validateVersion(expectedVersion, 'expectedVersion');
     if (expectedVersion === Number.MAX_SAFE_INTEGER) {
       throw new ValidationError('expectedVersion', `the next version would exceed ${Number.MAX_SAFE_INTEGER}`);
