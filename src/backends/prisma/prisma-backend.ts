@@ -14,6 +14,7 @@ import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
   type JsonLimits,
+  deltaLimits,
   describe,
   readClock,
   resolveLimits,
@@ -216,7 +217,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
 
   async setDelta(contextId: string, delta: Delta, version: number): Promise<DeltaRecord> {
     validateContextId(contextId);
-    const text = serializeJsonObject(delta, 'delta', this.#limits);
+    const text = serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
     validateVersion(version);
     const now = readClock(this.#clock);
     await this.#run('setDelta', contextId, () =>
@@ -283,7 +284,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
   async writeVersion(contextId: string, context: JsonObject, delta: Delta, expectedVersion: number): Promise<VersionWriteResult> {
     validateContextId(contextId);
     const contextText = serializeJsonObject(context, 'context', this.#limits);
-    const deltaText = serializeJsonObject(delta, 'delta', this.#limits);
+    const deltaText = serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
     validateVersion(expectedVersion, 'expectedVersion');
     if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
       throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
