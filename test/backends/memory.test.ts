@@ -76,7 +76,8 @@ describe('MemoryBackend specifics', () => {
     const backend = new MemoryBackend({ limits: { maxDepth: 3, maxBytes: 20 } });
     await backend.setContext('ok', { a: { b: 1 } }, 1);
     await expect(backend.setContext('deep', { a: { b: { c: {} } } }, 1)).rejects.toMatchObject({ argument: 'context.a.b.c' });
-    await expect(backend.setDelta('big', { text: 'x'.repeat(20) }, 1)).rejects.toMatchObject({ argument: 'delta' });
+    // A delta holds old and new values and nests deeper than its contexts: its bounds are deltaLimits (×3 size, ×2+1 depth).
+    await expect(backend.setDelta('big', { text: 'x'.repeat(60) }, 1)).rejects.toMatchObject({ argument: 'delta' });
     expect((await backend.listContexts()).map((c) => c.contextId)).toEqual(['ok']);
     expect(await backend.listDeltas()).toEqual([]);
   });
