@@ -15,7 +15,7 @@
  * postgres://postgres@127.0.0.1:5432/postgres; it is dropped at the end, on error and on Ctrl-C.
  */
 import * as os from 'node:os';
-import { type BenchDatabase, DEFAULT_ADMIN_URL, createBenchDatabase } from './lib/database.js';
+import { type BenchDatabase, DEFAULT_ADMIN_URL, analyze, createBenchDatabase } from './lib/database.js';
 import { measure, ratioTable } from './lib/measure.js';
 import { memoryCases } from './sections/memory.js';
 import { backendCases, makeRatioSides, seedBase } from './sections/ratios.js';
@@ -70,6 +70,8 @@ async function ratioSection(db: BenchDatabase, flags: Flags): Promise<string> {
   const { sides, close } = makeRatioSides(db.url, schema, flags.prismaClient);
   try {
     await seedBase(db.admin, schema, sides.map((s) => s.prefix));
+    // Statistics, as a table in use has: without them the planner guesses 200 ids and may hash-aggregate the whole table.
+    await analyze(db.admin, schema);
     const cases = backendCases(sides, db.admin, schema, flags.iterations).filter((c) => flags.only === undefined || c.name.includes(flags.only));
     const results = await measure(cases, {
       rounds: flags.rounds,
