@@ -69,6 +69,13 @@ export class PgReference {
         `RETURNING context_id, version, inserted_at) ` +
         `INSERT INTO ${d} (${DELTA_COLUMNS}) SELECT context_id, $3, version, inserted_at FROM ctx ` +
         `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at RETURNING version`,
+      // The limit of a sync: one round trip for the context and the deltas the client needs.
+      readSync:
+        `SELECT c.context_id, c.context, c.version, c.inserted_at, ` +
+        `CASE WHEN c.version > $2 AND c.version - $2 <= $3 THEN ` +
+        `(SELECT json_agg(x.delta ORDER BY x.version) FROM ${d} x WHERE x.context_id = $1 AND x.version > $2 AND x.version <= c.version ` +
+        `HAVING count(*) = c.version - $2) END AS deltas ` +
+        `FROM ${c} c WHERE c.context_id = $1`,
       listContexts: `SELECT ${CONTEXT_COLUMNS} FROM ${c} ORDER BY context_id LIMIT $1`,
       listDeltasOfContext: `SELECT ${DELTA_COLUMNS} FROM ${d} WHERE context_id = $1 ORDER BY context_id, version LIMIT $2`,
       listContextsWithDeltaCounts: `SELECT context_id, count(*) AS count FROM ${d} GROUP BY context_id ORDER BY context_id LIMIT $1`,
@@ -163,25 +170,18 @@ export class PgReference {
     await this.writeVersion(contextId, next, delta, current?.version ?? 0);
   }
 
-  /** The engine's sync by hand: the context, then the deltas after the client's version, merged. */
+  /** The engine's sync by hand: one statement for the context and the deltas after the client's version, merged. */
   async sync(contextId: string, clientVersion: number): Promise<ReferenceSync> {
-    const current = await this.getContext(contextId);
-    if (current === null) throw new Error(`no context ${contextId}`);
-    const version = current.version;
-    if (clientVersion > version) return { kind: 'full', context: current };
+    const { rows } = await this.#query('readSync', [contextId, clientVersion, this.#deltaThreshold]);
+    const row = rows[0];
+    if (row === undefined) throw new Error(`no context ${contextId}`);
+    const context = toContext(row);
+    const version = context.version;
+    if (clientVersion > version) return { kind: 'full', context };
     if (clientVersion === version) return { kind: 'no_change', version };
-    if (version - clientVersion > this.#deltaThreshold) return { kind: 'full', context: current };
-    const stored = await this.getDeltas(contextId, clientVersion);
-    const needed: Delta[] = [];
-    let next = clientVersion + 1;
-    for (const record of stored) {
-      if (record.version > version) break;
-      if (record.version !== next) return { kind: 'full', context: current };
-      needed.push(record.delta);
-      next++;
-    }
-    if (next !== version + 1) return { kind: 'full', context: current };
-    return { kind: 'delta', delta: mergeDeltas(needed), fromVersion: clientVersion, version };
+    const deltas = row.deltas as Delta[] | null;
+    if (deltas === null) return { kind: 'full', context };
+    return { kind: 'delta', delta: mergeDeltas(deltas), fromVersion: clientVersion, version };
   }
 
   get contextsTable(): string {
