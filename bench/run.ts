@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       const large = flags.largeContexts;
       out(`## Scale: 100 contexts × 100 deltas vs ${large} contexts × 100 deltas\n`);
       out(await runScale(db, { smallContexts: 100, largeContexts: large }, flags.rounds, log));
-      out(`\n## Cleanup: ${large * 100} expired deltas\n`);
+      out(`\n## Cleanup: ${large * 100} expired deltas; ${large * 50} deltas beyond the threshold\n`);
       out(await runCleanup(db, large, 10_000, log));
       out('');
     }

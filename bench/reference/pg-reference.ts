@@ -80,6 +80,10 @@ export class PgReference {
       listDeltasOfContext: `SELECT ${DELTA_COLUMNS} FROM ${d} WHERE context_id = $1 ORDER BY context_id, version LIMIT $2`,
       listContextsWithDeltaCounts: `SELECT context_id, count(*) AS count FROM ${d} GROUP BY context_id ORDER BY context_id LIMIT $1`,
       deleteDeltasOlderThan: `DELETE FROM ${d} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${d} WHERE inserted_at < $1 LIMIT $2))`,
+      deleteDeltasBeyondNewest:
+        `DELETE FROM ${d} WHERE ctid = ANY(ARRAY(SELECT x.ctid FROM (SELECT DISTINCT context_id FROM ${d}) ids ` +
+        `CROSS JOIN LATERAL (SELECT version AS cut FROM ${d} k WHERE k.context_id = ids.context_id ORDER BY version DESC OFFSET $1 LIMIT 1) cut ` +
+        `JOIN ${d} x ON x.context_id = ids.context_id AND x.version <= cut.cut LIMIT $2))`,
     };
     const id = nextStatementId++;
     for (const [key, text] of Object.entries(texts)) this.#sql[key] = { name: `ref_${id}_${key}`, text };
@@ -160,6 +164,10 @@ export class PgReference {
 
   async deleteDeltasOlderThan(olderThanTime: number, batchSize: number): Promise<number> {
     return (await this.#query('deleteDeltasOlderThan', [olderThanTime, batchSize])).rowCount ?? 0;
+  }
+
+  async deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number> {
+    return (await this.#query('deleteDeltasBeyondNewest', [keep, batchSize])).rowCount ?? 0;
   }
 
   /** The engine's write by hand: read, diff, one compare-and-set statement. */

@@ -24,15 +24,15 @@ function label(deltas: number): string {
   return deltas >= 1_000_000 ? `${deltas / 1_000_000}M deltas` : `${deltas / 1000}k deltas`;
 }
 
-async function seedScaleSchema(db: BenchDatabase, schema: string, contexts: number, deltaTime: number): Promise<number> {
+async function seedScaleSchema(db: BenchDatabase, schema: string, contexts: number, deltaTime: number, deltasPerContext = DELTAS_PER_CONTEXT): Promise<number> {
   await db.provision(schema);
   const started = performance.now();
   await seed(db.admin, {
     schema,
     prefix: 'ctx:',
     contexts,
-    version: DELTAS_PER_CONTEXT,
-    deltasPerContext: DELTAS_PER_CONTEXT,
+    version: deltasPerContext,
+    deltasPerContext,
     contextTime: Date.now(),
     deltaTime,
   });
@@ -104,6 +104,10 @@ async function withRssSampling(fn: () => Promise<number>): Promise<CleanupRun> {
   }
 }
 
+/** Deltas per context in the threshold scenario: 50 more than the engine's default threshold of 100 keeps. */
+const THRESHOLD_DELTAS_PER_CONTEXT = 150;
+const KEEP = 100;
+
 export async function runCleanup(db: BenchDatabase, contexts: number, batchSize: number, log: (line: string) => void): Promise<string> {
   const expiredAt = 1000;
   const total = contexts * DELTAS_PER_CONTEXT;
@@ -111,19 +115,34 @@ export async function runCleanup(db: BenchDatabase, contexts: number, batchSize:
     const seconds = await seedScaleSchema(db, schema, contexts, expiredAt);
     log(`seeded ${total} expired deltas into ${schema} in ${seconds.toFixed(1)} s`);
   }
+  for (const schema of ['threshold_chord', 'threshold_pg']) {
+    const seconds = await seedScaleSchema(db, schema, contexts, Date.now(), THRESHOLD_DELTAS_PER_CONTEXT);
+    log(`seeded ${contexts} contexts × ${THRESHOLD_DELTAS_PER_CONTEXT} deltas into ${schema} in ${seconds.toFixed(1)} s`);
+  }
   const backend = new PrismaBackend({ connectionString: db.url, schema: 'cleanup_chord' });
   const reference = new PgReference(db.url, 'cleanup_pg');
+  const thresholdBackend = new PrismaBackend({ connectionString: db.url, schema: 'threshold_chord' });
+  const thresholdReference = new PgReference(db.url, 'threshold_pg');
   try {
     // deltaTtl 1: every delta stamped at time 1000 is expired; contexts are kept (contextTtl null).
-    const chord = new Chord({ backend, deltaTtl: 1, contextTtl: null });
-    const chordRun = await withRssSampling(async () => {
-      const report = await chord.cleanup({ batchSize });
-      return report.deltasDeleted.total;
-    });
+    const chord = new Chord({ backend, deltaTtl: 1, contextTtl: null, deltaThreshold: KEEP });
+    const chordRun = await withRssSampling(async () => (await chord.cleanup({ batchSize })).deltasDeleted.total);
     const pgRun = await withRssSampling(async () => {
       let deleted = 0;
       for (;;) {
         const n = await reference.deleteDeltasOlderThan(Date.now() - 1, batchSize);
+        deleted += n;
+        if (n < batchSize) break;
+      }
+      return deleted;
+    });
+    // Nothing expired (deltaTtl null): only the deltas beyond the newest KEEP of each context go.
+    const thresholdChord = new Chord({ backend: thresholdBackend, deltaTtl: null, contextTtl: null, deltaThreshold: KEEP });
+    const thresholdChordRun = await withRssSampling(async () => (await thresholdChord.cleanup({ batchSize })).deltasDeleted.total);
+    const thresholdPgRun = await withRssSampling(async () => {
+      let deleted = 0;
+      for (;;) {
+        const n = await thresholdReference.deleteDeltasBeyondNewest(KEEP, batchSize);
         deleted += n;
         if (n < batchSize) break;
       }
@@ -136,15 +155,25 @@ export async function runCleanup(db: BenchDatabase, contexts: number, batchSize:
       Math.round(r.deleted / r.seconds).toLocaleString('en-US'),
       r.peakRssGrowthMb.toFixed(1),
     ];
+    const threshold = `${contexts} contexts × ${THRESHOLD_DELTAS_PER_CONTEXT}, keep ${KEEP}`;
     return (
       markdownTable(
-        ['cleanup of expired deltas', 'rows deleted', 'seconds', 'rows/s', 'peak RSS growth MB'],
-        [row(`Chord.cleanup (batchSize ${batchSize})`, chordRun), row(`pg: same DELETE in a loop`, pgRun)],
+        ['cleanup', 'rows deleted', 'seconds', 'rows/s', 'peak RSS growth MB'],
+        [
+          row(`expired: Chord.cleanup (batchSize ${batchSize})`, chordRun),
+          row('expired: pg, same DELETE in a loop', pgRun),
+          row(`beyond threshold (${threshold}): Chord.cleanup`, thresholdChordRun),
+          row('beyond threshold: pg, same DELETE in a loop', thresholdPgRun),
+        ],
         [false, true, true, true, true],
-      ) + `\n\nChord.cleanup ÷ pg time: ${(chordRun.seconds / pgRun.seconds).toFixed(2)}×`
+      ) +
+      `\n\nChord.cleanup ÷ pg time: expired ${(chordRun.seconds / pgRun.seconds).toFixed(2)}×, ` +
+      `beyond threshold ${(thresholdChordRun.seconds / thresholdPgRun.seconds).toFixed(2)}×`
     );
   } finally {
     await backend.close();
     await reference.close();
+    await thresholdBackend.close();
+    await thresholdReference.close();
   }
 }
