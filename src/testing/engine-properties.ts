@@ -84,6 +84,11 @@ function defineOwn(target: Record<string, unknown>, key: string, value: unknown)
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+function onlyDeletes(changes: Record<string, unknown>): boolean {
+  const values = Object.values(changes);
+  return values.length > 0 && values.every((v) => v === unset || (isObject(v) && onlyDeletes(v as Record<string, unknown>)));
+}
+
 /** An independent model of updateContext's merge, to check the engine against. */
 function modelMerge(target: Json | undefined, changes: Record<string, unknown>): JsonObject {
   const out: Record<string, unknown> = {};
@@ -93,7 +98,10 @@ function modelMerge(target: Json | undefined, changes: Record<string, unknown>):
     if (change === unset) {
       delete out[key];
     } else if (isObject(change)) {
-      defineOwn(out, key, modelMerge((Object.hasOwn(out, key) ? out[key] : undefined) as Json | undefined, change));
+      const current = (Object.hasOwn(out, key) ? out[key] : undefined) as Json | undefined;
+      // A change that only deletes, where there is no object, has nothing to delete and adds nothing.
+      if (!isObject(current) && onlyDeletes(change)) continue;
+      defineOwn(out, key, modelMerge(current, change));
     } else {
       defineOwn(out, key, change);
     }
