@@ -5,7 +5,7 @@
  *   (no flag)            every section: ratios, memory, scale, cleanup
  *   --ratios             only the ratio tables (PrismaBackend vs pg, MemoryBackend vs Map)
  *   --scale              only the scale and cleanup sections
- *   --rounds N           timed rounds per table (default 15; each after 1 untimed warm-up round)
+ *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
  *   --iterations N       calls per batch for database operations (default 100)
  *   --no-prisma-client   leave out the informational "via Prisma" column
  *   --only TEXT          only the ratio-table operations whose name contains TEXT (for working on one)
@@ -32,7 +32,7 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, rounds: 15, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   for (let i = 0; i < argv.length; i++) {
