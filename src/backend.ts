@@ -67,6 +67,21 @@ export interface ChordBackend {
   close?(): Promise<void>;
 }
 
+/** The names of the seed's eleven callbacks, as {@link ChordBackend} methods. */
+export const CHORD_BACKEND_METHODS = [
+  'setContext',
+  'getContext',
+  'deleteContext',
+  'setDelta',
+  'getDeltas',
+  'deleteDeltasForContext',
+  'deleteDeltasByTime',
+  'deleteDeltasExceedingThreshold',
+  'listContexts',
+  'listContextsWithDeltaCounts',
+  'listDeltas',
+] as const satisfies readonly (keyof ChordBackend)[];
+
 /** What an atomic version write stored. */
 export interface VersionWriteResult {
   readonly context: ContextRecord;

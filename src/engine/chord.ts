@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hasAtomicVersionWriter } from '../backend.js';
+import { CHORD_BACKEND_METHODS, hasAtomicVersionWriter } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
@@ -132,20 +132,7 @@ function validateBackend(value: unknown): asserts value is ChordBackend {
   if (value === null || typeof value !== 'object') {
     throw new ValidationError('config.backend', `must be a ChordBackend object, got ${describe(value)}`);
   }
-  const required = [
-    'setContext',
-    'getContext',
-    'deleteContext',
-    'setDelta',
-    'getDeltas',
-    'deleteDeltasForContext',
-    'deleteDeltasByTime',
-    'deleteDeltasExceedingThreshold',
-    'listContexts',
-    'listContextsWithDeltaCounts',
-    'listDeltas',
-  ];
-  for (const method of required) {
+  for (const method of CHORD_BACKEND_METHODS) {
     if (typeof (value as Record<string, unknown>)[method] !== 'function') {
       throw new ValidationError('config.backend', `has no method ${method}()`);
     }

@@ -1,3 +1,4 @@
+import { CHORD_BACKEND_METHODS } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { Chord } from '../engine/chord.js';
 import type { ChordConfig } from '../engine/chord.js';
@@ -88,24 +89,11 @@ export async function withEngine<T>(
   }
 }
 
-const SEED_METHODS = [
-  'setContext',
-  'getContext',
-  'deleteContext',
-  'setDelta',
-  'getDeltas',
-  'deleteDeltasForContext',
-  'deleteDeltasByTime',
-  'deleteDeltasExceedingThreshold',
-  'listContexts',
-  'listContextsWithDeltaCounts',
-  'listDeltas',
-] as const;
 
 /** A view of `backend` with only the seed's eleven methods: no `writeVersion`, no bulk cleanup. */
 export function seedOnly(backend: ChordBackend, overrides: Partial<ChordBackend> = {}): ChordBackend {
-  const view: Partial<Record<(typeof SEED_METHODS)[number], unknown>> = {};
-  for (const method of SEED_METHODS) {
+  const view: Partial<Record<(typeof CHORD_BACKEND_METHODS)[number], unknown>> = {};
+  for (const method of CHORD_BACKEND_METHODS) {
     view[method] = overrides[method] ?? (backend[method] as (...args: unknown[]) => unknown).bind(backend);
   }
   return view as ChordBackend;
