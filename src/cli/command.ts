@@ -28,3 +28,16 @@ export function redactUrl(url: string): string {
     return '(unparsable URL)';
   }
 }
+
+/**
+ * The database a command works on: `--url`, else DATABASE_URL. When neither is given it says so on
+ * stderr and returns undefined (the command then exits 2).
+ */
+export function requireDatabaseUrl(command: string, url: string | undefined, io: CliIo): string | undefined {
+  const chosen = url ?? io.env.DATABASE_URL;
+  if (chosen === undefined || chosen === '') {
+    io.err(`chord-sync ${command}: no database given: set DATABASE_URL or pass --url postgresql://…`);
+    return undefined;
+  }
+  return chosen;
+}

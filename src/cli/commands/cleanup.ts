@@ -6,7 +6,7 @@ import { DEFAULT_CLEANUP_BATCH_SIZE } from '../../engine/cleanup.js';
 import type { CleanupReport, CleanupStep } from '../../engine/cleanup.js';
 import { ChordError, ValidationError } from '../../errors.js';
 import { validateContextId } from '../../validation.js';
-import { type CliCommand, type CliIo, redactUrl } from '../command.js';
+import { type CliCommand, type CliIo, redactUrl, requireDatabaseUrl } from '../command.js';
 import { parseCount } from './stats.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -123,11 +123,8 @@ the PostgreSQL schema of chord-sync's tables (default: public).`,
       },
       allowPositionals: false,
     });
-    const url = values.url ?? io.env.DATABASE_URL;
-    if (url === undefined || url === '') {
-      io.err('chord-sync cleanup: no database given: set DATABASE_URL or pass --url postgresql://…');
-      return 2;
-    }
+    const url = requireDatabaseUrl('cleanup', values.url, io);
+    if (url === undefined) return 2;
     let options: CleanupCommandOptions;
     try {
       const batchSize = parseCount(values['batch-size'], '--batch-size');

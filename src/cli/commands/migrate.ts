@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { migrate, PRISMA_MIGRATE_LOCK_KEY } from '../../backends/prisma/migrate.js';
 import { ChordError } from '../../errors.js';
-import { type CliCommand, redactUrl } from '../command.js';
+import { type CliCommand, redactUrl, requireDatabaseUrl } from '../command.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
@@ -18,11 +18,8 @@ search_path, normally public).`,
 
   async run(args, io) {
     const { values } = parseArgs({ args, options: { url: { type: 'string' }, schema: { type: 'string' } }, allowPositionals: false });
-    const url = values.url ?? io.env.DATABASE_URL;
-    if (url === undefined || url === '') {
-      io.err('chord-sync migrate: no database given: set DATABASE_URL or pass --url postgresql://…');
-      return 2;
-    }
+    const url = requireDatabaseUrl('migrate', values.url, io);
+    if (url === undefined) return 2;
     io.out(`Migrating ${redactUrl(url)}`);
     try {
       const result = await migrate(

@@ -3,7 +3,7 @@ import type { ChordBackend } from '../../backend.js';
 import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
 import { ChordError, ValidationError } from '../../errors.js';
 import { validateCount } from '../../validation.js';
-import { type CliCommand, type CliIo, redactUrl } from '../command.js';
+import { type CliCommand, type CliIo, redactUrl, requireDatabaseUrl } from '../command.js';
 
 /** Default number of contexts `chord-sync stats` lists. */
 export const DEFAULT_STATS_LIMIT = 50;
@@ -91,11 +91,8 @@ schema of chord-sync's tables (default: public).`,
       },
       allowPositionals: false,
     });
-    const url = values.url ?? io.env.DATABASE_URL;
-    if (url === undefined || url === '') {
-      io.err('chord-sync stats: no database given: set DATABASE_URL or pass --url postgresql://…');
-      return 2;
-    }
+    const url = requireDatabaseUrl('stats', values.url, io);
+    if (url === undefined) return 2;
     let options: StatsOptions;
     try {
       options = { limit: parseCount(values.limit, '--limit'), offset: parseCount(values.offset, '--offset') };
