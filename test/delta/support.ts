@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import type { Json, JsonObject } from '../../src/types.js';
 
-/** Runs per property: `CHORD_PROPERTY_RUNS` (CI sets thousands), default 2000. */
+/** Runs per property: `CHORD_PROPERTY_RUNS` if set, else 2000 (so `npm test`, and CI, run thousands). */
 export const RUNS = (() => {
   const raw = process.env.CHORD_PROPERTY_RUNS;
   if (raw === undefined || raw === '') return 2000;
