@@ -108,6 +108,27 @@ export interface AtomicVersionWriter {
   ): Promise<VersionWriteResult>;
 }
 
+/** What {@link SyncReader.readForSync} read: a context and the deltas a client needs, from one snapshot. */
+export interface SyncRead {
+  readonly context: ContextRecord;
+  /** The stored deltas with `clientVersion < version ≤ context.version`, ascending; `[]` when none are asked for. */
+  readonly deltas: DeltaRecord[];
+}
+
+/**
+ * Optional capability: the reads of a sync in one round trip. The engine uses it when present
+ * (else `getContext`, then `getDeltas`); every built-in backend has it.
+ */
+export interface SyncReader {
+  /**
+   * Must return `null` when no context is stored. Otherwise must return the context and, when its
+   * version is above `clientVersion` by at most `maxBehind`, the stored deltas with
+   * `clientVersion < version ≤ context.version`, ascending (a pruned one is simply absent), all
+   * read from one consistent state; when it is not, `deltas: []`.
+   */
+  readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null>;
+}
+
 /** What one batch of a bulk cleanup removed. */
 export interface IdleContextsDeleted {
   readonly contexts: number;
@@ -134,6 +155,11 @@ export function hasAtomicVersionWriter(
   backend: ChordBackend,
 ): backend is ChordBackend & AtomicVersionWriter {
   return typeof (backend as Partial<AtomicVersionWriter>).writeVersion === 'function';
+}
+
+/** True when `backend` reads a sync in one call. */
+export function hasSyncReader(backend: ChordBackend): backend is ChordBackend & SyncReader {
+  return typeof (backend as Partial<SyncReader>).readForSync === 'function';
 }
 
 /** True when `backend` offers set-based bulk cleanup. */

@@ -13,11 +13,13 @@ export type {
   DeltaCount,
   AtomicVersionWriter,
   VersionWriteResult,
+  SyncReader,
+  SyncRead,
   BulkCleanup,
   IdleContextsDeleted,
   BackendClockConfig,
 } from './backend.js';
-export { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasBulkCleanup } from './backend.js';
+export { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasBulkCleanup, hasSyncReader } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 export type { JsonLimits } from './validation.js';
 export { MemoryBackend } from './backends/memory/memory-backend.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHORD_BACKEND_METHODS, hasAtomicVersionWriter } from '../backend.js';
-import type { ChordBackend } from '../backend.js';
+import { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
+import type { ChordBackend, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
@@ -281,16 +281,16 @@ export class Chord {
   async syncContext(contextId: string, clientVersion: number | null): Promise<SyncResult> {
     validateContextId(contextId);
     if (clientVersion !== null) validateVersion(clientVersion, 'clientVersion');
-    const current = await this.#backend.getContext(contextId);
-    if (current === null) throw new NotFoundError(contextId);
+    const read = await this.#readForSync(contextId, clientVersion);
+    if (read === null) throw new NotFoundError(contextId);
+    const { context: current, deltas: stored } = read;
     const version = current.version;
     if (clientVersion === null || clientVersion > version) return { kind: 'full', context: current };
     if (clientVersion === version) return { kind: 'no_change', version };
     if (version - clientVersion > this.#deltaThreshold) return { kind: 'full', context: current };
 
-    const stored = await this.#backend.getDeltas(contextId, clientVersion);
-    // Deltas past the version read belong to writes that landed after the read; the merged delta
-    // must end exactly at the context we return the version of.
+    // Deltas past the version read belong to writes that landed after the read (when the context
+    // and its deltas are two reads); the merged delta must end exactly at the context returned.
     const needed: Delta[] = [];
     let next = clientVersion + 1;
     for (const record of stored) {
@@ -301,6 +301,21 @@ export class Chord {
     }
     if (next !== version + 1) return { kind: 'full', context: current };
     return { kind: 'delta', delta: mergeDeltas(needed), fromVersion: clientVersion, version };
+  }
+
+  /** The context and the deltas a sync from `clientVersion` needs: one call when the backend can, else two. */
+  async #readForSync(contextId: string, clientVersion: number | null): Promise<SyncRead | null> {
+    const backend = this.#backend;
+    if (clientVersion === null) {
+      const context = await backend.getContext(contextId);
+      return context === null ? null : { context, deltas: [] };
+    }
+    if (hasSyncReader(backend)) return backend.readForSync(contextId, clientVersion, this.#deltaThreshold);
+    const context = await backend.getContext(contextId);
+    if (context === null) return null;
+    const behind = context.version - clientVersion;
+    const deltas = behind > 0 && behind <= this.#deltaThreshold ? await backend.getDeltas(contextId, clientVersion) : [];
+    return { context, deltas };
   }
 
   /**

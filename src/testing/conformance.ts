@@ -6,6 +6,7 @@ import { registerDeltaTests } from './deltas.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { registerListingTests } from './listing.js';
 import { registerPruningTests } from './pruning.js';
+import { registerSyncReadTests } from './sync-read.js';
 import { registerValidationTests } from './validation.js';
 import { registerValueTests } from './values.js';
 
@@ -15,6 +16,8 @@ export interface BackendConformanceOptions {
   readonly atomicWrites?: boolean;
   /** Test `deleteIdleContexts` and friends (the `BulkCleanup` capability). Default: `true`. */
   readonly bulkCleanup?: boolean;
+  /** Test `readForSync` (the `SyncReader` capability). Default: `true`. */
+  readonly syncReads?: boolean;
 }
 
 /**
@@ -34,7 +37,7 @@ export function runBackendConformance<B extends ChordBackend>(
   harness: BackendHarness<B>,
   options: BackendConformanceOptions = {},
 ): void {
-  const { atomicWrites = true, bulkCleanup = true } = options;
+  const { atomicWrites = true, bulkCleanup = true, syncReads = true } = options;
   // The register functions only make and dispose backends, so any B is a ChordBackend to them.
   const h = harness as unknown as BackendHarness;
   api.describe('chord-sync backend conformance', () => {
@@ -46,5 +49,6 @@ export function runBackendConformance<B extends ChordBackend>(
     registerValidationTests(api, h);
     if (atomicWrites) registerAtomicWriteTests(api, h);
     if (bulkCleanup) registerBulkCleanupTests(api, h);
+    if (syncReads) registerSyncReadTests(api, h);
   });
 }

@@ -193,6 +193,37 @@ export function registerEngineSyncTests(api: SuiteApi, harness: BackendHarness, 
       });
     });
 
+    api.test('a backend with readForSync serves a sync in that one call; null syncs read the context alone', async () => {
+      const calls: string[] = [];
+      const reading = (b: ChordBackend): ChordBackend => {
+        const view = seedOnly(b, {
+          getContext: async (contextId) => (calls.push('getContext'), b.getContext(contextId)),
+          getDeltas: async (contextId, clientVersion) => (calls.push('getDeltas'), b.getDeltas(contextId, clientVersion)),
+        });
+        const readForSync = async (contextId: string, clientVersion: number, maxBehind: number) => {
+          calls.push(`readForSync(${clientVersion}, ${maxBehind})`);
+          const context = await b.getContext(contextId);
+          if (context === null) return null;
+          const behind = context.version - clientVersion;
+          const deltas = behind > 0 && behind <= maxBehind ? await b.getDeltas(contextId, clientVersion) : [];
+          return { context, deltas };
+        };
+        return Object.assign(view, { readForSync });
+      };
+      await withEngine(harness, { wrap: reading, deltaThreshold: 3 }, async ({ chord }) => {
+        const id = freshId();
+        const history = await writeHistory(chord, id, numbered(5));
+        calls.length = 0;
+        const result = await chord.syncContext(id, 2);
+        assert.ok(result.kind === 'delta', `expected delta, got ${result.kind}`);
+        assert.deepEqual(applyDelta(history[2] as JsonObject, result.delta), history[5]);
+        assert.equal((await chord.syncContext(id, 1)).kind, 'full');
+        assert.equal((await chord.syncContext(id, 5)).kind, 'no_change');
+        assert.equal((await chord.syncContext(id, null)).kind, 'full');
+        assert.deepEqual(calls, ['readForSync(2, 3)', 'readForSync(1, 3)', 'readForSync(5, 3)', 'getContext']);
+      });
+    });
+
     api.test('a bad clientVersion throws ValidationError naming clientVersion', async () => {
       await withEngine(harness, {}, async ({ chord }) => {
         const id = freshId();

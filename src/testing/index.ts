@@ -11,6 +11,7 @@ export { registerValueTests } from './values.js';
 export { registerValidationTests } from './validation.js';
 export { registerAtomicWriteTests } from './atomic-write.js';
 export { registerBulkCleanupTests } from './bulk-cleanup.js';
+export { registerSyncReadTests } from './sync-read.js';
 export { runEngineConformance } from './engine.js';
 export { registerEngineWriteTests } from './engine-writes.js';
 export { registerEngineSyncTests, clientAfterSync } from './engine-sync.js';

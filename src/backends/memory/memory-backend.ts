@@ -5,6 +5,8 @@ import type {
   DeltaCount,
   IdleContextsDeleted,
   ListOptions,
+  SyncRead,
+  SyncReader,
   VersionWriteResult,
 } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
@@ -60,7 +62,7 @@ interface StoredDelta {
  * version, so `getDeltas` is a binary search and listing walks the indexes in order, stopping once
  * `offset + limit` records are found, instead of sorting on every call.
  */
-export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup {
+export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup, SyncReader {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #contexts = new Map<string, StoredContext>();
@@ -118,6 +120,25 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCle
       records.push(toDeltaRecord(contextId, list[i] as StoredDelta));
     }
     return records;
+  }
+
+  async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
+    validateContextId(contextId);
+    validateVersion(clientVersion, 'clientVersion');
+    validateCount(maxBehind, 'maxBehind');
+    const stored = this.#contexts.get(contextId);
+    if (stored === undefined) return null;
+    const deltas: DeltaRecord[] = [];
+    const behind = stored.version - clientVersion;
+    const list = this.#deltas.get(contextId);
+    if (behind > 0 && behind <= maxBehind && list !== undefined) {
+      for (let i = firstAbove(list, clientVersion); i < list.length; i++) {
+        const delta = list[i] as StoredDelta;
+        if (delta.version > stored.version) break;
+        deltas.push(toDeltaRecord(contextId, delta));
+      }
+    }
+    return { context: toContextRecord(contextId, stored), deltas };
   }
 
   async deleteDeltasForContext(contextId: string): Promise<number> {

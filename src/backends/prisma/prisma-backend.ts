@@ -1,4 +1,3 @@
-import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type {
   AtomicVersionWriter,
@@ -8,6 +7,8 @@ import type {
   DeltaCount,
   IdleContextsDeleted,
   ListOptions,
+  SyncRead,
+  SyncReader,
   VersionWriteResult,
 } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
@@ -27,8 +28,8 @@ import {
 } from '../../validation.js';
 import { type ConflictSubject, mapDriverError } from './driver-errors.js';
 import { PrismaClient } from './generated/client.js';
-import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, type ContextRow, type CountRow, type DeltaRow } from './rows.js';
-import { type Executors, type PrismaRawClient, chooseExecutors, statementName } from './sql-executor.js';
+import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
+import { PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
 
 /** Default PostgreSQL schema of chord-sync's tables. */
@@ -49,7 +50,10 @@ export interface PrismaBackendCommonConfig extends BackendClockConfig {
   readonly schema?: string;
 }
 
-/** The backend creates and owns a `pg.Pool` (and a Prisma client over it); `close()` ends both. */
+/**
+ * The backend creates and owns a `pg.Pool` and sends its statements to it directly (prepared, no
+ * Prisma query layer in between); `close()` ends the pool.
+ */
 export interface PrismaBackendConnectionConfig extends PrismaBackendCommonConfig {
   /** A PostgreSQL URL, e.g. `postgresql://user:pass@host:5432/db`. */
   readonly connectionString: string;
@@ -143,11 +147,11 @@ function validateBatchSize(value: unknown): asserts value is number {
  * await backend.close();
  * ```
  */
-export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup {
+export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup, SyncReader {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #sql: ChordStatements;
-  readonly #exec: Executors;
+  readonly #exec: SqlExecutor;
   /** The client the backend made (and so must disconnect); undefined for `{ prisma }`. */
   readonly #ownClient: { $disconnect(): Promise<void> } | undefined;
   /** The pool the backend made (and so must end); only for `{ connectionString }`. */
@@ -173,22 +177,21 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
       // An idle client whose server went away emits 'error' on the pool; with no listener Node
       // would crash the process. The pool discards that client by itself.
       pool.on('error', onPoolError);
-      const client = new PrismaClient({
-        adapter: new PrismaPg(pool, { schema, statementNameGenerator: (query) => statementName(query.sql) }),
-      });
       this.#ownPool = pool;
-      this.#ownClient = client;
-      this.#exec = chooseExecutors(client, pool);
+      this.#ownClient = undefined;
+      // The backend owns this pool, so its statements go to it directly as prepared statements:
+      // Prisma's raw-query path costs 1.3–2.8× per call (docs/benchmarks.md, "via Prisma").
+      this.#exec = new PgSqlExecutor(pool);
     } else if ('adapter' in config && config.adapter !== undefined) {
       const client = new PrismaClient({ adapter: config.adapter });
       this.#ownPool = undefined;
       this.#ownClient = client;
-      this.#exec = chooseExecutors(client, undefined);
+      this.#exec = new PrismaSqlExecutor(client);
     } else {
       const { prisma } = config as PrismaBackendClientConfig;
       this.#ownPool = undefined;
       this.#ownClient = undefined;
-      this.#exec = chooseExecutors(prisma, undefined);
+      this.#exec = new PrismaSqlExecutor(prisma);
     }
   }
 
@@ -198,21 +201,21 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateVersion(version);
     const now = readClock(this.#clock);
     await this.#run('setContext', contextId, () =>
-      this.#exec.hot.execute(this.#sql.setContext, [contextId, text, String(version), String(now)]),
+      this.#exec.execute(this.#sql.setContext, [contextId, text, String(version), String(now)]),
     );
     return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now };
   }
 
   async getContext(contextId: string): Promise<ContextRecord | null> {
     validateContextId(contextId);
-    const rows = await this.#run('getContext', contextId, () => this.#exec.hot.query<ContextRow>(this.#sql.getContext, [contextId]));
+    const rows = await this.#run('getContext', contextId, () => this.#exec.query<ContextRow>(this.#sql.getContext, [contextId]));
     const row = rows[0];
     return row === undefined ? null : toContextRecord(row);
   }
 
   async deleteContext(contextId: string): Promise<number> {
     validateContextId(contextId);
-    return this.#run('deleteContext', contextId, () => this.#exec.general.execute(this.#sql.deleteContext, [contextId]));
+    return this.#run('deleteContext', contextId, () => this.#exec.execute(this.#sql.deleteContext, [contextId]));
   }
 
   async setDelta(contextId: string, delta: Delta, version: number): Promise<DeltaRecord> {
@@ -221,7 +224,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateVersion(version);
     const now = readClock(this.#clock);
     await this.#run('setDelta', contextId, () =>
-      this.#exec.hot.execute(this.#sql.setDelta, [contextId, text, String(version), String(now)]),
+      this.#exec.execute(this.#sql.setDelta, [contextId, text, String(version), String(now)]),
     );
     return { contextId, delta: JSON.parse(text) as Delta, version, insertedAt: now };
   }
@@ -230,21 +233,32 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateContextId(contextId);
     validateVersion(clientVersion, 'clientVersion');
     const rows = await this.#run('getDeltas', contextId, () =>
-      this.#exec.hot.query<DeltaRow>(this.#sql.getDeltas, [contextId, String(clientVersion)]),
+      this.#exec.query<DeltaRow>(this.#sql.getDeltas, [contextId, String(clientVersion)]),
     );
     return rows.map(toDeltaRecord);
   }
 
+  async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
+    validateContextId(contextId);
+    validateVersion(clientVersion, 'clientVersion');
+    validateCount(maxBehind, 'maxBehind');
+    const rows = await this.#run('readForSync', contextId, () =>
+      this.#exec.query<SyncRow>(this.#sql.readForSync, [contextId, String(clientVersion), String(maxBehind)]),
+    );
+    const row = rows[0];
+    return row === undefined ? null : toSyncRead(row);
+  }
+
   async deleteDeltasForContext(contextId: string): Promise<number> {
     validateContextId(contextId);
-    return this.#run('deleteDeltasForContext', contextId, () => this.#exec.general.execute(this.#sql.deleteDeltasForContext, [contextId]));
+    return this.#run('deleteDeltasForContext', contextId, () => this.#exec.execute(this.#sql.deleteDeltasForContext, [contextId]));
   }
 
   async deleteDeltasByTime(contextId: string, olderThanTime: number): Promise<number> {
     validateContextId(contextId);
     validateTimestamp(olderThanTime, 'olderThanTime');
     return this.#run('deleteDeltasByTime', contextId, () =>
-      this.#exec.general.execute(this.#sql.deleteDeltasByTime, [contextId, String(olderThanTime)]),
+      this.#exec.execute(this.#sql.deleteDeltasByTime, [contextId, String(olderThanTime)]),
     );
   }
 
@@ -252,27 +266,27 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateContextId(contextId);
     validateCount(versionThreshold, 'versionThreshold');
     return this.#run('deleteDeltasExceedingThreshold', contextId, () =>
-      this.#exec.general.execute(this.#sql.deleteDeltasExceedingThreshold, [contextId, String(versionThreshold)]),
+      this.#exec.execute(this.#sql.deleteDeltasExceedingThreshold, [contextId, String(versionThreshold)]),
     );
   }
 
   async listContexts(options?: ListOptions): Promise<ContextRecord[]> {
     const statement = this.#sql.listContexts(validateListOptions(options));
-    const rows = await this.#run('listContexts', undefined, () => this.#exec.general.query<ContextRow>(statement.sql, statement.params));
+    const rows = await this.#run('listContexts', undefined, () => this.#exec.query<ContextRow>(statement.sql, statement.params));
     return rows.map(toContextRecord);
   }
 
   async listContextsWithDeltaCounts(options?: ListOptions): Promise<DeltaCount[]> {
     const statement = this.#sql.listContextsWithDeltaCounts(validateListOptions(options));
     const rows = await this.#run('listContextsWithDeltaCounts', undefined, () =>
-      this.#exec.general.query<CountRow>(statement.sql, statement.params),
+      this.#exec.query<CountRow>(statement.sql, statement.params),
     );
     return rows.map(toDeltaCount);
   }
 
   async listDeltas(options?: ListOptions): Promise<DeltaRecord[]> {
     const statement = this.#sql.listDeltas(validateListOptions(options));
-    const rows = await this.#run('listDeltas', undefined, () => this.#exec.general.query<DeltaRow>(statement.sql, statement.params));
+    const rows = await this.#run('listDeltas', undefined, () => this.#exec.query<DeltaRow>(statement.sql, statement.params));
     return rows.map(toDeltaRecord);
   }
 
@@ -294,7 +308,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     const rows = await this.#run(
       'writeVersion',
       contextId,
-      () => this.#exec.hot.query<{ written: unknown; current: unknown }>(sql, [contextId, contextText, deltaText, String(expectedVersion), String(now)]),
+      () => this.#exec.query<{ written: unknown; current: unknown }>(sql, [contextId, contextText, deltaText, String(expectedVersion), String(now)]),
       { contextId, expectedVersion },
     );
     const row = rows[0];
@@ -315,7 +329,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
     const rows = await this.#run('deleteIdleContexts', undefined, () =>
-      this.#exec.general.query<{ contexts: unknown; deltas: unknown }>(this.#sql.deleteIdleContexts, [String(olderThanTime), String(batchSize)]),
+      this.#exec.query<{ contexts: unknown; deltas: unknown }>(this.#sql.deleteIdleContexts, [String(olderThanTime), String(batchSize)]),
     );
     return { contexts: toNumber(rows[0]?.contexts ?? 0), deltas: toNumber(rows[0]?.deltas ?? 0) };
   }
@@ -324,7 +338,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
     return this.#run('deleteDeltasOlderThan', undefined, () =>
-      this.#exec.general.execute(this.#sql.deleteDeltasOlderThan, [String(olderThanTime), String(batchSize)]),
+      this.#exec.execute(this.#sql.deleteDeltasOlderThan, [String(olderThanTime), String(batchSize)]),
     );
   }
 
@@ -332,7 +346,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     validateCount(keep, 'keep');
     validateBatchSize(batchSize);
     return this.#run('deleteDeltasBeyondNewest', undefined, () =>
-      this.#exec.general.execute(this.#sql.deleteDeltasBeyondNewest, [String(keep), String(batchSize)]),
+      this.#exec.execute(this.#sql.deleteDeltasBeyondNewest, [String(keep), String(batchSize)]),
     );
   }
 

@@ -1,4 +1,4 @@
-import type { DeltaCount } from '../../backend.js';
+import type { DeltaCount, SyncRead } from '../../backend.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 
 /** A bigint column as any driver returns it (pg: string; Prisma: bigint; count(*) alike) as a number. */
@@ -44,4 +44,22 @@ export function toDeltaRecord(row: DeltaRow): DeltaRecord {
 
 export function toDeltaCount(row: CountRow): DeltaCount {
   return { contextId: row.context_id, count: toNumber(row.count) };
+}
+
+export interface SyncRow extends ContextRow {
+  /** JSON array of `[version, inserted_at, delta]` (text, text, object), or null. */
+  deltas: unknown;
+}
+
+/** A {@link SyncRow} as the context and its deltas. */
+export function toSyncRead(row: SyncRow): SyncRead {
+  const context = toContextRecord(row);
+  const raw = (typeof row.deltas === 'string' ? JSON.parse(row.deltas) : row.deltas) as [string, string, unknown][] | null;
+  const deltas = (raw ?? []).map(([version, insertedAt, delta]): DeltaRecord => ({
+    contextId: context.contextId,
+    delta: toObject(delta) as Delta,
+    version: toNumber(version),
+    insertedAt: toNumber(insertedAt),
+  }));
+  return { context, deltas };
 }

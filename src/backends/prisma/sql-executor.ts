@@ -1,7 +1,8 @@
 /**
- * Every statement PrismaBackend sends goes through a {@link SqlExecutor}, so the path a statement
- * takes (Prisma's raw queries, or `pg` directly with prepared statements) is chosen in one place:
- * `chooseExecutors` below.
+ * Every statement PrismaBackend sends goes through one {@link SqlExecutor}, chosen in its
+ * constructor: `pg` directly, with prepared statements, on the pool the backend made for
+ * `{ connectionString }`; Prisma's raw queries on a client the caller gave (`{ prisma }`) or the
+ * backend made over a driver adapter (`{ adapter }`).
  */
 
 /** A row as the driver returns it: bigint columns may be `bigint`, `string` or `number`, jsonb a parsed value or text. */
@@ -22,7 +23,7 @@ export interface PrismaRawClient {
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 
-/** The part of a `pg.Pool` the fast path uses. */
+/** The part of a `pg.Pool` {@link PgSqlExecutor} uses. */
 export interface PgQueryPool {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
 }
@@ -79,30 +80,4 @@ export function statementName(sql: string): string {
     statementNames.set(sql, name);
   }
   return name;
-}
-
-/** Which executor serves which statements. */
-export interface Executors {
-  /** Single-row reads and writes on the request path: getContext, getDeltas, setContext, setDelta, writeVersion. */
-  readonly hot: SqlExecutor;
-  /** Everything else: listing, deletes, cleanup. */
-  readonly general: SqlExecutor;
-}
-
-/**
- * Set to false to send every statement through Prisma even when the backend owns its pool (to
- * measure what the `pg` fast path buys).
- */
-export const USE_PG_FAST_PATH = true;
-
-/**
- * The one switch between the two paths. Prisma's raw queries cost a fixed overhead per call
- * (request serialization, the query interpreter, result conversion); when the backend built the
- * pool itself, the hot statements skip that by going to the same pool directly.
- */
-export function chooseExecutors(prisma: PrismaRawClient, ownPool: PgQueryPool | undefined): Executors {
-  const viaPrisma = new PrismaSqlExecutor(prisma);
-  if (ownPool === undefined || !USE_PG_FAST_PATH) return { hot: viaPrisma, general: viaPrisma };
-  const direct = new PgSqlExecutor(ownPool);
-  return { hot: direct, general: viaPrisma };
 }

@@ -30,6 +30,7 @@ export class ChordStatements {
   readonly deleteContext: string;
   readonly setDelta: string;
   readonly getDeltas: string;
+  readonly readForSync: string;
   readonly deleteDeltasForContext: string;
   readonly deleteDeltasByTime: string;
   readonly deleteDeltasExceedingThreshold: string;
@@ -56,6 +57,15 @@ export class ChordStatements {
       `INSERT INTO ${d} AS t (${DELTA_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
       `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at`;
     this.getDeltas = `SELECT ${DELTA_COLUMNS} FROM ${d} WHERE context_id = $1::text AND version > $2::bigint ORDER BY version`;
+    // A sync's reads in one statement (one snapshot): the context, and only when the client is 1 to
+    // `$3` versions behind, its deltas up to the context's version as one JSON array of
+    // [version, inserted_at, delta], found by the primary-key index. Integers travel as text.
+    this.readForSync =
+      `SELECT c.context_id, c.context, c.version, c.inserted_at, ` +
+      `CASE WHEN c.version > $2::bigint AND c.version - $2::bigint <= $3::bigint THEN ` +
+      `(SELECT json_agg(json_build_array(x.version::text, x.inserted_at::text, x.delta) ORDER BY x.version) FROM ${d} x ` +
+      `WHERE x.context_id = $1::text AND x.version > $2::bigint AND x.version <= c.version) END AS deltas ` +
+      `FROM ${c} c WHERE c.context_id = $1::text`;
     this.deleteDeltasForContext = `DELETE FROM ${d} WHERE context_id = $1::text`;
     this.deleteDeltasByTime = `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;
     // The cut is the version of the (N+1)-th newest delta, read from the primary-key index
