@@ -45,7 +45,7 @@ async function expectUnavailable(promise: Promise<unknown>): Promise<BackendUnav
 }
 
 describe('PrismaBackend without a database', () => {
-  test('connection refused: every path (pg fast path and Prisma) throws BackendUnavailableError', async () => {
+  test('connection refused: reads, writes, listing and cleanup throw BackendUnavailableError', async () => {
     const backend = new PrismaBackend({ connectionString: await refusedUrl(), connectTimeoutMs: 2_000 });
     try {
       await expectUnavailable(backend.getContext('a'));

@@ -1,11 +1,15 @@
-// PrismaBackend on every Prisma target (the run's PostgreSQL through both executor paths, and
-// PGlite): what is specific to SQL storage. The shared conformance suite runs below as well.
+// PrismaBackend on every Prisma target (the run's PostgreSQL through its own pool and through a
+// caller's Prisma client, and PGlite): what is specific to SQL storage. The shared conformance suite runs below as well.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { describe, expect, test } from 'vitest';
 import { BackendUnavailableError, ValidationError, VersionConflictError } from '../../src/errors.js';
-import type { PrismaBackend } from '../../src/backends/prisma/index.js';
+import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
+import { serverUrl } from '../support/database.js';
 import { manualClock } from '../../src/testing/harness.js';
 import { runBackendConformance } from '../../src/testing/index.js';
-import { prismaTargets, type PrismaTarget } from '../support/targets.js';
+import { databaseChoice, prismaTargets, type PrismaTarget } from '../support/targets.js';
 
 async function withBackend(target: PrismaTarget, fn: (backend: PrismaBackend, clock: ReturnType<typeof manualClock>) => Promise<void>): Promise<void> {
   const clock = manualClock();
@@ -190,3 +194,64 @@ for (const target of prismaTargets()) {
     });
   });
 }
+
+describe('PrismaBackend config', () => {
+  test('exactly one of connectionString, prisma or adapter, and each option of its type; else ValidationError naming it', () => {
+    const url = 'postgresql://postgres@127.0.0.1:1/none';
+    const fakeClient = { $queryRawUnsafe: async () => [], $executeRawUnsafe: async () => 0 };
+    const cases: Array<[unknown, string]> = [
+      [undefined, 'config'],
+      [null, 'config'],
+      [{}, 'config'],
+      [{ connectionString: url, prisma: fakeClient }, 'config'],
+      [{ connectionString: '' }, 'config.connectionString'],
+      [{ connectionString: 5 }, 'config.connectionString'],
+      [{ prisma: {} }, 'config.prisma'],
+      [{ adapter: 5 }, 'config.adapter'],
+      [{ connectionString: url, clock: 1 }, 'config.clock'],
+      [{ connectionString: url, schema: '' }, 'config.schema'],
+      [{ connectionString: url, schema: 's'.repeat(64) }, 'config.schema'],
+      [{ connectionString: url, schema: 'a\u0000b' }, 'config.schema'],
+      [{ connectionString: url, connectTimeoutMs: 0 }, 'config.connectTimeoutMs'],
+      [{ connectionString: url, poolSize: 1.5 }, 'config.poolSize'],
+      [{ connectionString: url, onPoolError: 'log' }, 'config.onPoolError'],
+    ];
+    for (const [config, argument] of cases) {
+      expect(() => new PrismaBackend(config as never), JSON.stringify(config)).toThrow(ValidationError);
+      try {
+        new PrismaBackend(config as never);
+      } catch (error) {
+        expect((error as ValidationError).argument, JSON.stringify(config)).toBe(argument);
+      }
+    }
+  });
+});
+
+const server = serverUrl(databaseChoice());
+
+describe.skipIf(server === undefined)('PrismaBackend close() on a PostgreSQL server', () => {
+  test('close() ends every connection of the pool the backend made', async () => {
+    const app = `chord_close_${randomBytes(4).toString('hex')}`;
+    const url = new URL(server as string);
+    url.searchParams.set('application_name', app);
+    const admin = new pg.Client({ connectionString: server });
+    await admin.connect();
+    const sessions = async () =>
+      Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.n);
+    const schema = app;
+    try {
+      await migrate({ connectionString: server as string }, { schema });
+      const backend = new PrismaBackend({ connectionString: url.toString(), schema, poolSize: 3 });
+      // Concurrent calls that succeed leave their connections idle in the pool (a failed one is dropped).
+      await Promise.all([0, 1, 2].map((i) => backend.getContext(`c${i}`)));
+      expect(await sessions()).toBeGreaterThan(0);
+      await backend.close();
+      // The server ends a session just after its client hangs up: wait for it, a bounded while.
+      for (let i = 0; i < 100 && (await sessions()) > 0; i++) await sleep(50);
+      expect(await sessions()).toBe(0);
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    }
+  });
+});

@@ -179,7 +179,7 @@ async function historyIsWhole(backend: ChordBackend, id: string): Promise<void> 
 
 async function runChordOps(chord: Chord, ops: Op[]): Promise<void> {
   for (const { method, args } of ops) {
-    const result = await outcome(() => (chord as unknown as Record<string, (...a: unknown[]) => unknown>)[method]?.(...args));
+    const result = await outcome(() => (chord as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args));
     if (result.ok && method === 'startCleanup') (result.value as { stop(): void }).stop();
     if (result.ok && (method === 'setContext' || method === 'updateContext')) {
       const written = result.value as { context: { contextId: string; version: number } };
@@ -202,6 +202,7 @@ function backendOps(): fc.Arbitrary<Op> {
     fc.record({ method: fc.constant('listContextsWithDeltaCounts'), args: fc.tuple(fc.oneof(fc.constant(undefined), fc.record({ version: versionInput, order: fc.constantFrom('asc', 'desc', 'up') }, { requiredKeys: [] }), anything)) }),
     fc.record({ method: fc.constant('listDeltas'), args: fc.tuple(fc.oneof(fc.constant(undefined), fc.record({ offset: versionInput, insertedAt: fc.oneof(fc.integer(), anything) }, { requiredKeys: [] }), anything)) }),
     fc.record({ method: fc.constant('writeVersion'), args: fc.tuple(idInput, input, deltaInput, versionInput) }),
+    fc.record({ method: fc.constant('readForSync'), args: fc.tuple(idInput, versionInput, versionInput) }),
     fc.record({ method: fc.constant('deleteIdleContexts'), args: fc.tuple(fc.oneof(fc.integer(), anything), versionInput) }),
     fc.record({ method: fc.constant('deleteDeltasOlderThan'), args: fc.tuple(fc.oneof(fc.integer(), anything), versionInput) }),
     fc.record({ method: fc.constant('deleteDeltasBeyondNewest'), args: fc.tuple(versionInput, versionInput) }),
@@ -210,7 +211,7 @@ function backendOps(): fc.Arbitrary<Op> {
 
 async function runBackendOps(backend: ChordBackend, ops: Op[]): Promise<void> {
   for (const { method, args } of ops) {
-    const result = await outcome(() => (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]?.(...args));
+    const result = await outcome(() => (backend as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args));
     if (!result.ok) continue;
     if (method === 'setContext') {
       // What the call returned is what is stored: the same JSON, whole.

@@ -153,7 +153,7 @@ describe.skipIf(missingBinaries !== undefined)(`dropped connections on a disposa
     const backend = new PrismaBackend({ connectionString: backendUrl(), schema, poolSize: 4, onPoolError: (e) => poolErrors.push(e) });
     try {
       const chord = new Chord({ backend });
-      // Open several connections on both statement paths (pg fast path and Prisma).
+      // Open several connections.
       await Promise.all([0, 1, 2, 3].map((i) => chord.setContext(`c${i}`, { i })));
       await Promise.all([backend.listContexts(), backend.listDeltas(), backend.getContext('c0'), backend.getDeltas('c1', 0)]);
       const terminated = await terminateBackendSessions();
@@ -219,6 +219,7 @@ describe.skipIf(missingBinaries !== undefined)(`dropped connections on a disposa
       await locker.query('ROLLBACK');
       // Nothing was half written, and the same engine writes on.
       expect((await chord.getContext('held'))?.version).toBe(1);
+      expect((await backend.getDeltas('held', 0)).map((d) => d.version), 'no delta 2 without its context').toEqual([1]);
       expect((await chord.updateContext('held', { n: 2 })).context.version).toBe(2);
       expect((await backend.getDeltas('held', 0)).map((d) => d.version)).toEqual([1, 2]);
     } finally {

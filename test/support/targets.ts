@@ -1,8 +1,9 @@
 /**
  * The backends every suite runs against, as one list: the memory backend (the reference), Prisma
- * on the run's PostgreSQL server (when there is one, see database.ts) through both executor paths,
- * and Prisma on in-process PGlite. Each harness gives a fresh, empty backend per test: on
- * PostgreSQL and PGlite a new schema, provisioned by `migrate`, dropped in `dispose`.
+ * on the run's PostgreSQL server (when there is one, see database.ts) through its own pool
+ * (statements straight to pg) and through a caller's Prisma client (Prisma's raw queries), and
+ * Prisma on in-process PGlite. Each harness gives a fresh, empty backend per test: on PostgreSQL
+ * and PGlite a new schema, provisioned by `migrate`, dropped in `dispose`.
  *
  * Call `backendTargets()` / `prismaTargets()` at the top level of a test file: shared resources
  * (an admin pool, the file's one PGlite instance, ~2.5 s to start) are made on first use and
@@ -89,7 +90,7 @@ function serverTargets(url: string): PrismaTarget[] {
   };
   return [
     {
-      // The backend owns its pool: hot statements take the pg fast path, the rest go through Prisma.
+      // The backend owns its pool and sends every statement to it directly.
       name: 'prisma/postgres',
       database: 'postgres',
       inspector,
