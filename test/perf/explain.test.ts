@@ -135,6 +135,7 @@ const at = (sql: string, ...params: string[]): Statement => ({ sql, params });
 const expectations: Record<string, Expectation> = {
   getContext: { statement: at(statements.getContext, ID), reads: ['chord_contexts'] },
   getDeltas: { statement: at(statements.getDeltas, ID, '45'), reads: ['chord_deltas'] },
+  readForSync: { statement: at(statements.readForSync, ID, '45', '100'), reads: ['chord_contexts', 'chord_deltas'] },
   deleteContext: { statement: at(statements.deleteContext, ID), reads: ['chord_contexts'] },
   deleteDeltasForContext: { statement: at(statements.deleteDeltasForContext, ID), reads: ['chord_deltas'] },
   deleteDeltasByTime: { statement: at(statements.deleteDeltasByTime, ID, CUTOFF), reads: ['chord_deltas'] },

@@ -84,10 +84,12 @@ describe('an unreachable database', () => {
     const url = `postgresql://postgres@127.0.0.1:${await closedPort()}/postgres`;
     const backend = new PrismaBackend({ connectionString: url, connectTimeoutMs: 2_000 });
     try {
+      const started = performance.now();
       for (const [name, call] of everyMethod(backend)) {
         const error = await expectUnavailable(call, name);
         expect(error.message).toContain(name);
       }
+      console.log(`reliability figures: refused port: ${JSON.stringify({ calls: everyMethod(backend).length, totalMs: Math.round(performance.now() - started) })}`);
       const chord = new Chord({ backend });
       await expectUnavailable(() => chord.setContext('a', { x: 1 }), 'Chord.setContext');
       await expectUnavailable(() => chord.syncContext('a', 0), 'Chord.syncContext');
@@ -104,7 +106,13 @@ describe('an unreachable database', () => {
     const backend = new PrismaBackend({ connectionString: url, connectTimeoutMs: 300, poolSize: 2 });
     try {
       // Concurrently, so calls also queue for the pool's two connections while they hang.
-      const results = await Promise.allSettled(everyMethod(backend).map(([, call]) => call()));
+      const started = performance.now();
+      const settledMs: number[] = [];
+      const results = await Promise.allSettled(
+        everyMethod(backend).map(([, call]) => call().finally(() => settledMs.push(performance.now() - started))),
+      );
+      // A figure for docs/reliability.md, not an assertion (timing depends on the machine's load).
+      console.log(`reliability figures: silent server: ${JSON.stringify({ connectTimeoutMs: 300, calls: settledMs.length, firstSettledMs: Math.round(Math.min(...settledMs)), lastSettledMs: Math.round(Math.max(...settledMs)) })}`);
       for (const [i, result] of results.entries()) {
         const name = everyMethod(backend)[i]?.[0];
         expect(result.status, `${name} settles as a rejection`).toBe('rejected');
