@@ -1,3 +1,5 @@
+import { ChordError } from '../errors.js';
+
 /** Where a command writes, and what it reads from its environment (replaceable in tests). */
 export interface CliIo {
   /** One line (or block) of normal output. */
@@ -40,4 +42,19 @@ export function requireDatabaseUrl(command: string, url: string | undefined, io:
     return undefined;
   }
   return chosen;
+}
+
+/**
+ * Runs a command's work and returns its exit code; when the work fails with a `ChordError` (an
+ * unreachable database, a refused migration…), says so on stderr and returns 1. Any other error
+ * is a bug and propagates.
+ */
+export async function exitCodeOf(command: string, io: CliIo, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof ChordError)) throw error;
+    io.err(`chord-sync ${command}: ${error.message}`);
+    return 1;
+  }
 }

@@ -122,11 +122,16 @@ if (url !== undefined) {
         await db.drop();
       }
     });
-
-    test('an unreachable database exits 1 with a message, not a stack trace', async () => {
-      const io = recordingIo();
-      expect(await main(['migrate', '--url', 'postgresql://postgres@127.0.0.1:1/none'], io)).toBe(1);
-      expect(io.stderr).toMatch(/^chord-sync migrate: migrate: the database is unavailable/);
-    });
   });
 }
+
+describe('chord-sync on an unreachable database', () => {
+  test('an unreachable database exits 1 with a message, not a stack trace, for every database command', async () => {
+    for (const command of ['migrate', 'stats', 'cleanup', 'demo']) {
+      const io = recordingIo();
+      expect(await main([command, '--url', 'postgresql://postgres@127.0.0.1:1/none'], io), command).toBe(1);
+      expect(io.stderr, command).toMatch(new RegExp(`^chord-sync ${command}: .*the database is unavailable`));
+      expect(io.stderr, command).not.toMatch(/\n\s+at /);
+    }
+  });
+});

@@ -4,9 +4,9 @@ import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
 import { Chord, DEFAULT_CONTEXT_TTL, DEFAULT_DELTA_THRESHOLD, DEFAULT_DELTA_TTL } from '../../engine/chord.js';
 import { DEFAULT_CLEANUP_BATCH_SIZE } from '../../engine/cleanup.js';
 import type { CleanupReport, CleanupStep } from '../../engine/cleanup.js';
-import { ChordError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { validateContextId } from '../../validation.js';
-import { type CliCommand, type CliIo, redactUrl, requireDatabaseUrl } from '../command.js';
+import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl } from '../command.js';
 import { parseCount } from './stats.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -144,15 +144,11 @@ the PostgreSQL schema of chord-sync's tables (default: public).`,
     }
     const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
     try {
-      io.out(`Database: ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}`);
-      await runCleanupCommand(backend, io, options);
-      return 0;
-    } catch (error) {
-      if (error instanceof ChordError) {
-        io.err(`chord-sync cleanup: ${error.message}`);
-        return 1;
-      }
-      throw error;
+      return await exitCodeOf('cleanup', io, async () => {
+        io.out(`Database: ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}`);
+        await runCleanupCommand(backend, io, options);
+        return 0;
+      });
     } finally {
       await backend.close();
     }

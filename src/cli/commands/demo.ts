@@ -4,8 +4,7 @@ import { migrate, type MigrateProgress, type MigrationPool } from '../../backend
 import { pglitePool } from '../../backends/prisma/pglite-pool.js';
 import { PrismaBackend, type PrismaBackendConfig } from '../../backends/prisma/prisma-backend.js';
 import { Chord } from '../../engine/index.js';
-import { ChordError } from '../../errors.js';
-import { type CliCommand, type CliIo, redactUrl } from '../command.js';
+import { type CliCommand, type CliIo, exitCodeOf, redactUrl } from '../command.js';
 
 const PGLITE_INSTALL_HINT =
   'The demo runs on in-process PGlite by default, an optional peer dependency of chord-sync. Install it with\n' +
@@ -136,14 +135,10 @@ PostgreSQL server; there it uses a context id of its own and removes it at the e
     // On a shared server, a random suffix keeps the demo off anyone's real data.
     const contextId = onServer ? `demo:room-${randomBytes(4).toString('hex')}` : 'demo:room-1';
     try {
-      await runDemo(database, io, contextId, onServer);
-      return 0;
-    } catch (error) {
-      if (error instanceof ChordError) {
-        io.err(`chord-sync demo: ${error.message}`);
-        return 1;
-      }
-      throw error;
+      return await exitCodeOf('demo', io, async () => {
+        await runDemo(database, io, contextId, onServer);
+        return 0;
+      });
     } finally {
       await database.close();
     }

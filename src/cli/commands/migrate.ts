@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { migrate, PRISMA_MIGRATE_LOCK_KEY } from '../../backends/prisma/migrate.js';
-import { ChordError } from '../../errors.js';
-import { type CliCommand, redactUrl, requireDatabaseUrl } from '../command.js';
+import { type CliCommand, exitCodeOf, redactUrl, requireDatabaseUrl } from '../command.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
@@ -21,7 +20,7 @@ search_path, normally public).`,
     const url = requireDatabaseUrl('migrate', values.url, io);
     if (url === undefined) return 2;
     io.out(`Migrating ${redactUrl(url)}`);
-    try {
+    return exitCodeOf('migrate', io, async () => {
       const result = await migrate(
         { connectionString: url },
         {
@@ -46,12 +45,6 @@ search_path, normally public).`,
       );
       if (result.applied.length > 0) io.out(`Done: applied ${result.applied.length} migration(s).`);
       return 0;
-    } catch (error) {
-      if (error instanceof ChordError) {
-        io.err(`chord-sync migrate: ${error.message}`);
-        return 1;
-      }
-      throw error;
-    }
+    });
   },
 };

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { ChordBackend } from '../../backend.js';
 import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
-import { ChordError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { validateCount } from '../../validation.js';
-import { type CliCommand, type CliIo, redactUrl, requireDatabaseUrl } from '../command.js';
+import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl } from '../command.js';
 
 /** Default number of contexts `chord-sync stats` lists. */
 export const DEFAULT_STATS_LIMIT = 50;
@@ -103,15 +103,11 @@ schema of chord-sync's tables (default: public).`,
     }
     const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
     try {
-      io.out(`Contexts in ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}\n`);
-      await printStats(backend, io, options);
-      return 0;
-    } catch (error) {
-      if (error instanceof ChordError) {
-        io.err(`chord-sync stats: ${error.message}`);
-        return 1;
-      }
-      throw error;
+      return await exitCodeOf('stats', io, async () => {
+        io.out(`Contexts in ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}\n`);
+        await printStats(backend, io, options);
+        return 0;
+      });
     } finally {
       await backend.close();
     }
