@@ -108,6 +108,20 @@ export interface AtomicVersionWriter {
   ): Promise<VersionWriteResult>;
 }
 
+/**
+ * Optional capability: a restore that cannot move a context back. The engine uses it for
+ * `restoreContext` when present (else `setContext`, then `deleteDeltasForContext`); every
+ * built-in backend has it.
+ */
+export interface AtomicRestorer {
+  /**
+   * Must store `context` at `version` and delete every stored delta of `contextId` (none leads to
+   * the restored context), both or neither, and only if no context is stored at `version` or
+   * above. Otherwise must write nothing and throw `VersionConflictError` with the stored version.
+   */
+  restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord>;
+}
+
 /** What {@link SyncReader.readForSync} read: a context and the deltas a client needs, from one snapshot. */
 export interface SyncRead {
   readonly context: ContextRecord;
@@ -155,6 +169,11 @@ export function hasAtomicVersionWriter(
   backend: ChordBackend,
 ): backend is ChordBackend & AtomicVersionWriter {
   return typeof (backend as Partial<AtomicVersionWriter>).writeVersion === 'function';
+}
+
+/** True when `backend` restores atomically. */
+export function hasAtomicRestorer(backend: ChordBackend): backend is ChordBackend & AtomicRestorer {
+  return typeof (backend as Partial<AtomicRestorer>).restoreVersion === 'function';
 }
 
 /** True when `backend` reads a sync in one call. */

@@ -15,11 +15,12 @@ export type {
   VersionWriteResult,
   SyncReader,
   SyncRead,
+  AtomicRestorer,
   BulkCleanup,
   IdleContextsDeleted,
   BackendClockConfig,
 } from './backend.js';
-export { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasBulkCleanup, hasSyncReader } from './backend.js';
+export { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasBulkCleanup, hasSyncReader, hasAtomicRestorer } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 export type { JsonLimits } from './validation.js';
 export { MemoryBackend } from './backends/memory/memory-backend.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
+import { CHORD_BACKEND_METHODS, hasAtomicRestorer, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
 import type { ChordBackend, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
@@ -342,8 +342,11 @@ export class Chord {
    * version, so clients get the full context on their next sync. Restoring the version and
    * context already stored changes nothing.
    *
-   * Not atomic: a write racing with a restore may be overwritten by it (its clients then get a
-   * full context, never a wrong delta).
+   * On a backend with `restoreVersion` (every built-in one) the version check and the write are
+   * one step: a write that lands between the engine's read and the restore makes it throw
+   * `VersionConflictError` if it reached the provided version, and is never overwritten. On a
+   * backend without it, a racing write may be overwritten (its clients then get a full context,
+   * never a wrong delta).
    *
    * @throws ValidationError when no `contextProvider` is configured or it returns something invalid.
    * @throws NotFoundError when the provider returns `null`.
@@ -377,6 +380,9 @@ export class Chord {
         throw new VersionConflictError(contextId, version, current.version);
       }
     }
+    // With the capability, the backend re-checks the version as it writes, so a write that landed
+    // since the read above makes this a VersionConflictError instead of being overwritten.
+    if (hasAtomicRestorer(this.#backend)) return this.#backend.restoreVersion(contextId, context, version);
     // Context first, then deltas: a delta a racing writer adds on top of the restored version may be
     // deleted too, which sync reports as a gap (full context) rather than a delta from elsewhere.
     const record = await this.#backend.setContext(contextId, context, version);

@@ -1,4 +1,5 @@
 import type { ChordBackend } from '../backend.js';
+import { registerAtomicRestoreTests } from './atomic-restore.js';
 import { registerAtomicWriteTests } from './atomic-write.js';
 import { registerBulkCleanupTests } from './bulk-cleanup.js';
 import { registerContextTests } from './contexts.js';
@@ -18,6 +19,8 @@ export interface BackendConformanceOptions {
   readonly bulkCleanup?: boolean;
   /** Test `readForSync` (the `SyncReader` capability). Default: `true`. */
   readonly syncReads?: boolean;
+  /** Test `restoreVersion` (the `AtomicRestorer` capability). Default: `true`. */
+  readonly atomicRestore?: boolean;
 }
 
 /**
@@ -37,7 +40,7 @@ export function runBackendConformance<B extends ChordBackend>(
   harness: BackendHarness<B>,
   options: BackendConformanceOptions = {},
 ): void {
-  const { atomicWrites = true, bulkCleanup = true, syncReads = true } = options;
+  const { atomicWrites = true, bulkCleanup = true, syncReads = true, atomicRestore = true } = options;
   // The register functions only make and dispose backends, so any B is a ChordBackend to them.
   const h = harness as unknown as BackendHarness;
   api.describe('chord-sync backend conformance', () => {
@@ -50,5 +53,6 @@ export function runBackendConformance<B extends ChordBackend>(
     if (atomicWrites) registerAtomicWriteTests(api, h);
     if (bulkCleanup) registerBulkCleanupTests(api, h);
     if (syncReads) registerSyncReadTests(api, h);
+    if (atomicRestore) registerAtomicRestoreTests(api, h);
   });
 }

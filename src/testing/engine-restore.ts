@@ -2,13 +2,16 @@ import * as assert from 'node:assert/strict';
 import { applyDelta } from '../delta/index.js';
 import type { ProvidedContext } from '../engine/chord.js';
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
+import { hasAtomicRestorer, type ChordBackend } from '../backend.js';
+import { Chord } from '../engine/chord.js';
 import type { ContextRecord } from '../types.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
-import { freshId, storedDeltaVersions, withEngine } from './engine-support.js';
+import { freshId, resolveEngineSuiteOptions, seedOnly, storedDeltaVersions, withEngine } from './engine-support.js';
 import type { EngineSuiteOptions } from './engine-support.js';
 
 /** exportContext and restoreContext: callbacks, missing contexts, and restore never going back. */
-export function registerEngineRestoreTests(api: SuiteApi, harness: BackendHarness, _options: EngineSuiteOptions = {}): void {
+export function registerEngineRestoreTests(api: SuiteApi, harness: BackendHarness, options: EngineSuiteOptions = {}): void {
+  const suite = resolveEngineSuiteOptions(options);
   api.describe('engine export and restore', () => {
     api.test('exportContext hands the stored record to the callback and returns it', async () => {
       const exported: ContextRecord[] = [];
@@ -58,6 +61,36 @@ export function registerEngineRestoreTests(api: SuiteApi, harness: BackendHarnes
         assert.deepEqual(applyDelta(provided.context, sync.delta), next.context.context);
       });
     });
+
+    if (suite.atomicRestore) {
+      api.test('a write that lands between restoreContext reading and writing is never overwritten', async () => {
+        // A backend whose getContext answers with an older record, as when writers land between
+        // the engine's read and its write; restoreVersion is the backend's own.
+        let stale: ContextRecord | null = null;
+        const lagging = (b: ChordBackend): ChordBackend => {
+          assert.ok(hasAtomicRestorer(b), 'this test needs a backend with restoreVersion');
+          return Object.assign(seedOnly(b, { getContext: async (contextId) => stale ?? b.getContext(contextId) }), {
+            restoreVersion: b.restoreVersion.bind(b),
+          });
+        };
+        const provider = async (): Promise<ProvidedContext> => ({ context: { restored: true }, version: 3 });
+        await withEngine(harness, { wrap: lagging, contextProvider: provider }, async ({ chord, backend, clock }) => {
+          const id = freshId();
+          const writer = new Chord({ backend, clock });
+          for (const n of [1, 2, 3, 4]) await writer.setContext(id, { n });
+          stale = { contextId: id, context: { n: 2 }, version: 2, insertedAt: clock() };
+          await assert.rejects(chord.restoreContext(id), (error: unknown) => {
+            assert.ok(error instanceof VersionConflictError, String(error));
+            assert.equal(error.actualVersion, 4);
+            return true;
+          });
+          stale = null;
+          assert.deepEqual((await chord.getContext(id))?.context, { n: 4 });
+          assert.equal((await chord.getContext(id))?.version, 4);
+          assert.deepEqual(await storedDeltaVersions(backend, id), [1, 2, 3, 4]);
+        });
+      });
+    }
 
     api.test('restoreContext of a context not stored creates it at the provided version', async () => {
       await withEngine(harness, { contextProvider: async () => ({ context: { a: 1 }, version: 3 }) }, async ({ chord }) => {

@@ -27,6 +27,11 @@ export interface EngineSuiteOptions {
    * not registered. Default: `true`.
    */
   readonly bulkCleanup?: boolean;
+  /**
+   * Whether the backend has `restoreVersion`; when `false`, the test of a write racing with a
+   * restore is not registered (without it the engine cannot make that safe). Default: `true`.
+   */
+  readonly atomicRestore?: boolean;
   /** Timeout in ms for each property test. Default: 300_000. */
   readonly propertyTimeoutMs?: number;
 }
@@ -36,6 +41,7 @@ export interface ResolvedEngineSuiteOptions {
   readonly propertyRuns: number;
   readonly atomicWrites: boolean;
   readonly bulkCleanup: boolean;
+  readonly atomicRestore: boolean;
   readonly propertyTimeoutMs: number;
 }
 
@@ -53,6 +59,7 @@ export function resolveEngineSuiteOptions(options: EngineSuiteOptions = {}): Res
     propertyRuns,
     atomicWrites: options.atomicWrites ?? true,
     bulkCleanup: options.bulkCleanup ?? true,
+    atomicRestore: options.atomicRestore ?? true,
     propertyTimeoutMs: options.propertyTimeoutMs ?? 300_000,
   };
 }

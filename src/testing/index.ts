@@ -12,6 +12,7 @@ export { registerValidationTests } from './validation.js';
 export { registerAtomicWriteTests } from './atomic-write.js';
 export { registerBulkCleanupTests } from './bulk-cleanup.js';
 export { registerSyncReadTests } from './sync-read.js';
+export { registerAtomicRestoreTests } from './atomic-restore.js';
 export { runEngineConformance } from './engine.js';
 export { registerEngineWriteTests } from './engine-writes.js';
 export { registerEngineSyncTests, clientAfterSync } from './engine-sync.js';

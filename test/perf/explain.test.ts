@@ -141,6 +141,7 @@ const expectations: Record<string, Expectation> = {
   deleteDeltasByTime: { statement: at(statements.deleteDeltasByTime, ID, CUTOFF), reads: ['chord_deltas'] },
   deleteDeltasExceedingThreshold: { statement: at(statements.deleteDeltasExceedingThreshold, ID, '10'), reads: ['chord_deltas'] },
   'writeVersion (update)': { statement: at(statements.writeVersionUpdate, ID, '{}', '{}', String(DELTAS_PER_CONTEXT), '6000'), reads: ['chord_contexts'] },
+  restoreVersion: { statement: at(statements.restoreVersion, ID, '{}', '60', '6000'), reads: ['chord_contexts', 'chord_deltas'] },
   'writeVersion (insert)': { statement: at(statements.writeVersionInsert, 'new id', '{}', '{}', '0', '6000'), reads: ['chord_contexts'] },
   'listContexts (limit 100)': { statement: statements.listContexts({ limit: 100 }), reads: ['chord_contexts'], stopsAtLimit: true },
   'listContexts (desc, limit 100)': { statement: statements.listContexts({ limit: 100, order: 'desc' }), reads: ['chord_contexts'], stopsAtLimit: true },

@@ -203,6 +203,7 @@ function backendOps(): fc.Arbitrary<Op> {
     fc.record({ method: fc.constant('listDeltas'), args: fc.tuple(fc.oneof(fc.constant(undefined), fc.record({ offset: versionInput, insertedAt: fc.oneof(fc.integer(), anything) }, { requiredKeys: [] }), anything)) }),
     fc.record({ method: fc.constant('writeVersion'), args: fc.tuple(idInput, input, deltaInput, versionInput) }),
     fc.record({ method: fc.constant('readForSync'), args: fc.tuple(idInput, versionInput, versionInput) }),
+    fc.record({ method: fc.constant('restoreVersion'), args: fc.tuple(idInput, input, versionInput) }),
     fc.record({ method: fc.constant('deleteIdleContexts'), args: fc.tuple(fc.oneof(fc.integer(), anything), versionInput) }),
     fc.record({ method: fc.constant('deleteDeltasOlderThan'), args: fc.tuple(fc.oneof(fc.integer(), anything), versionInput) }),
     fc.record({ method: fc.constant('deleteDeltasBeyondNewest'), args: fc.tuple(versionInput, versionInput) }),

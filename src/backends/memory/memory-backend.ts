@@ -1,4 +1,5 @@
 import type {
+  AtomicRestorer,
   AtomicVersionWriter,
   BulkCleanup,
   ChordBackend,
@@ -62,7 +63,7 @@ interface StoredDelta {
  * version, so `getDeltas` is a binary search and listing walks the indexes in order, stopping once
  * `offset + limit` records are found, instead of sorting on every call.
  */
-export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup, SyncReader {
+export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #contexts = new Map<string, StoredContext>();
@@ -252,6 +253,21 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, BulkCle
     this.#putContext(contextId, storedContext);
     this.#putDelta(contextId, storedDelta);
     return { context: toContextRecord(contextId, storedContext), delta: toDeltaRecord(contextId, storedDelta) };
+  }
+
+  async restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+    validateContextId(contextId);
+    const json = serializeJsonObject(context, 'context', this.#limits);
+    validateVersion(version);
+    const storedVersion = this.#contexts.get(contextId)?.version;
+    if (storedVersion !== undefined && storedVersion >= version) {
+      throw new VersionConflictError(contextId, version, storedVersion);
+    }
+    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock) };
+    // No await between the check above and these writes, so no other call can interleave.
+    this.#putContext(contextId, stored);
+    this.#removeDeltaList(contextId);
+    return toContextRecord(contextId, stored);
   }
 
   async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {

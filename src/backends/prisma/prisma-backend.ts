@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type {
+  AtomicRestorer,
   AtomicVersionWriter,
   BackendClockConfig,
   BulkCleanup,
@@ -147,7 +148,7 @@ function validateBatchSize(value: unknown): asserts value is number {
  * await backend.close();
  * ```
  */
-export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCleanup, SyncReader {
+export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #sql: ChordStatements;
@@ -323,6 +324,27 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, BulkCle
       context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now },
       delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
     };
+  }
+
+  /**
+   * Stores `context` at `version` and deletes the context's deltas in one statement, only if no
+   * context is stored at `version` or above; otherwise writes nothing and throws `VersionConflictError`.
+   */
+  async restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+    validateContextId(contextId);
+    const text = serializeJsonObject(context, 'context', this.#limits);
+    validateVersion(version);
+    const now = readClock(this.#clock);
+    const rows = await this.#run('restoreVersion', contextId, () =>
+      this.#exec.query<{ written: unknown; current: unknown }>(this.#sql.restoreVersion, [contextId, text, String(version), String(now)]),
+    );
+    const row = rows[0];
+    if (row === undefined || row.written === null || row.written === undefined) {
+      // The statement's snapshot may predate the write that won; then "current" is not it.
+      const current = row?.current === null || row?.current === undefined ? undefined : toNumber(row.current);
+      throw new VersionConflictError(contextId, version, current !== undefined && current >= version ? current : undefined);
+    }
+    return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now };
   }
 
   async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {

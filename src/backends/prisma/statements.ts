@@ -38,6 +38,8 @@ export class ChordStatements {
   readonly writeVersionUpdate: string;
   /** Compare-and-set when no context is expected (`expectedVersion` 0). */
   readonly writeVersionInsert: string;
+  /** Restore: the context at `$3` only if none is stored at `$3` or above, and its deltas deleted, in one statement. */
+  readonly restoreVersion: string;
   readonly deleteIdleContexts: string;
   readonly deleteDeltasOlderThan: string;
   readonly deleteDeltasBeyondNewest: string;
@@ -92,6 +94,17 @@ export class ChordStatements {
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
       `WHERE t.version = $4::bigint RETURNING context_id, version, inserted_at)` +
       writeTail;
+
+    // The upsert re-checks its WHERE on the row as locked, so a write that committed meanwhile is
+    // seen; the deltas go only if the context was written (both or neither). A writer racing with
+    // it waits on the row lock, then finds a version it did not expect.
+    this.restoreVersion =
+      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
+      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
+      `WHERE t.version < EXCLUDED.version RETURNING version), ` +
+      `gone AS (DELETE FROM ${d} WHERE context_id = $1::text AND EXISTS (SELECT 1 FROM ctx_row) RETURNING 1) ` +
+      `SELECT (SELECT version FROM ctx_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current, ` +
+      `(SELECT count(*) FROM gone) AS deltas`;
 
     // Oldest first, so repeated batches make progress through the backlog; SKIP LOCKED leaves a
     // context being written right now (so not idle) to a later run instead of waiting on it.
