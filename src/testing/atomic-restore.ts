@@ -1,14 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { hasAtomicRestorer, type AtomicRestorer, type ChordBackend } from '../backend.js';
 import { VersionConflictError } from '../errors.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
-import { backendTest, callUnchecked, randomId, refusesWithoutWriting, storedState, versionsOf } from './support.js';
+import { backendTest, callUnchecked, randomId, refusesWithoutWriting, requireAtomicRestorer, storedState, versionsOf } from './support.js';
 import { BAD_CONTEXT_IDS, BAD_VERSIONS, NON_JSON_OBJECTS } from './validation.js';
-
-function requireAtomicRestorer(backend: ChordBackend): ChordBackend & AtomicRestorer {
-  assert.ok(hasAtomicRestorer(backend), 'the backend has no restoreVersion (AtomicRestorer)');
-  return backend;
-}
 
 /** `restoreVersion` (the `AtomicRestorer` capability): a restore that never moves a context back. */
 export function registerAtomicRestoreTests(api: SuiteApi, harness: BackendHarness): void {

@@ -2,12 +2,13 @@ import * as assert from 'node:assert/strict';
 import { applyDelta } from '../delta/index.js';
 import type { ProvidedContext } from '../engine/chord.js';
 import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
-import { hasAtomicRestorer, type ChordBackend } from '../backend.js';
+import type { ChordBackend } from '../backend.js';
 import { Chord } from '../engine/chord.js';
 import type { ContextRecord } from '../types.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { freshId, resolveEngineSuiteOptions, seedOnly, storedDeltaVersions, withEngine } from './engine-support.js';
 import type { EngineSuiteOptions } from './engine-support.js';
+import { requireAtomicRestorer } from './support.js';
 
 /** exportContext and restoreContext: callbacks, missing contexts, and restore never going back. */
 export function registerEngineRestoreTests(api: SuiteApi, harness: BackendHarness, options: EngineSuiteOptions = {}): void {
@@ -68,9 +69,9 @@ export function registerEngineRestoreTests(api: SuiteApi, harness: BackendHarnes
         // the engine's read and its write; restoreVersion is the backend's own.
         let stale: ContextRecord | null = null;
         const lagging = (b: ChordBackend): ChordBackend => {
-          assert.ok(hasAtomicRestorer(b), 'this test needs a backend with restoreVersion');
+          const restorer = requireAtomicRestorer(b);
           return Object.assign(seedOnly(b, { getContext: async (contextId) => stale ?? b.getContext(contextId) }), {
-            restoreVersion: b.restoreVersion.bind(b),
+            restoreVersion: restorer.restoreVersion.bind(restorer),
           });
         };
         const provider = async (): Promise<ProvidedContext> => ({ context: { restored: true }, version: 3 });

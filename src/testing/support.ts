@@ -1,11 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import {
+  hasAtomicRestorer,
   hasAtomicVersionWriter,
   hasBulkCleanup,
+  hasSyncReader,
+  type AtomicRestorer,
   type AtomicVersionWriter,
   type BulkCleanup,
   type ChordBackend,
+  type SyncReader,
 } from '../backend.js';
 import { ValidationError } from '../errors.js';
 import type { ContextRecord, DeltaRecord } from '../types.js';
@@ -120,6 +124,18 @@ export function idsOf(records: ReadonlyArray<{ readonly contextId: string }>): s
 /** `backend` as an {@link AtomicVersionWriter}, failing the test when it is not one. */
 export function requireAtomicWrites(backend: ChordBackend): ChordBackend & AtomicVersionWriter {
   assert.ok(hasAtomicVersionWriter(backend), 'the backend has no writeVersion (AtomicVersionWriter)');
+  return backend;
+}
+
+/** `backend` as a {@link SyncReader}, failing the test when it is not one. */
+export function requireSyncReader(backend: ChordBackend): ChordBackend & SyncReader {
+  assert.ok(hasSyncReader(backend), 'the backend has no readForSync (SyncReader)');
+  return backend;
+}
+
+/** `backend` as an {@link AtomicRestorer}, failing the test when it is not one. */
+export function requireAtomicRestorer(backend: ChordBackend): ChordBackend & AtomicRestorer {
+  assert.ok(hasAtomicRestorer(backend), 'the backend has no restoreVersion (AtomicRestorer)');
   return backend;
 }
 

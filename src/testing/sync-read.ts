@@ -1,13 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { hasSyncReader, type ChordBackend, type SyncReader } from '../backend.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
-import { backendTest, callUnchecked, randomId, rejectsWithValidation, versionsOf, writeDeltas } from './support.js';
+import { backendTest, callUnchecked, randomId, rejectsWithValidation, requireSyncReader, versionsOf, writeDeltas } from './support.js';
 import { BAD_CONTEXT_IDS, BAD_VERSIONS } from './validation.js';
-
-function requireSyncReader(backend: ChordBackend): ChordBackend & SyncReader {
-  assert.ok(hasSyncReader(backend), 'the backend has no readForSync (SyncReader)');
-  return backend;
-}
 
 /** `readForSync` (the `SyncReader` capability): a context and the deltas a client needs, in one call. */
 export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): void {
