@@ -114,13 +114,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async getDeltas(contextId: string, clientVersion: number): Promise<DeltaRecord[]> {
     validateContextId(contextId);
     validateVersion(clientVersion, 'clientVersion');
-    const list = this.#deltas.get(contextId);
-    if (list === undefined) return [];
-    const records: DeltaRecord[] = [];
-    for (let i = firstAbove(list, clientVersion); i < list.length; i++) {
-      records.push(toDeltaRecord(contextId, list[i] as StoredDelta));
-    }
-    return records;
+    return this.#deltaRecords(contextId, clientVersion, Number.POSITIVE_INFINITY);
   }
 
   async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
@@ -129,16 +123,8 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateCount(maxBehind, 'maxBehind');
     const stored = this.#contexts.get(contextId);
     if (stored === undefined) return null;
-    const deltas: DeltaRecord[] = [];
     const behind = stored.version - clientVersion;
-    const list = this.#deltas.get(contextId);
-    if (behind > 0 && behind <= maxBehind && list !== undefined) {
-      for (let i = firstAbove(list, clientVersion); i < list.length; i++) {
-        const delta = list[i] as StoredDelta;
-        if (delta.version > stored.version) break;
-        deltas.push(toDeltaRecord(contextId, delta));
-      }
-    }
+    const deltas = behind > 0 && behind <= maxBehind ? this.#deltaRecords(contextId, clientVersion, stored.version) : [];
     return { context: toContextRecord(contextId, stored), deltas };
   }
 
@@ -340,6 +326,17 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const i = firstAbove(list, stored.version - 1);
     if (list[i]?.version === stored.version) list[i] = stored;
     else list.splice(i, 0, stored);
+  }
+
+  /** The deltas of `contextId` with `after < version ≤ upTo`, ascending (a binary search, then a walk). */
+  #deltaRecords(contextId: string, after: number, upTo: number): DeltaRecord[] {
+    const list = this.#deltas.get(contextId);
+    if (list === undefined) return [];
+    const records: DeltaRecord[] = [];
+    for (let i = firstAbove(list, after); i < list.length && (list[i] as StoredDelta).version <= upTo; i++) {
+      records.push(toDeltaRecord(contextId, list[i] as StoredDelta));
+    }
+    return records;
   }
 
   #removeDeltaList(contextId: string): number {

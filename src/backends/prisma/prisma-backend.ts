@@ -181,7 +181,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       this.#ownPool = pool;
       this.#ownClient = undefined;
       // The backend owns this pool, so its statements go to it directly as prepared statements:
-      // Prisma's raw-query path costs 1.3–2.8× per call (docs/benchmarks.md, "via Prisma").
+      // Prisma's raw-query path costs 1.4–3.9× per call (docs/benchmarks.md, "via Prisma").
       this.#exec = new PgSqlExecutor(pool);
     } else if ('adapter' in config && config.adapter !== undefined) {
       const client = new PrismaClient({ adapter: config.adapter });

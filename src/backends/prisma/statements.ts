@@ -102,9 +102,8 @@ export class ChordStatements {
       `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
       `WHERE t.version < EXCLUDED.version RETURNING version), ` +
-      `gone AS (DELETE FROM ${d} WHERE context_id = $1::text AND EXISTS (SELECT 1 FROM ctx_row) RETURNING 1) ` +
-      `SELECT (SELECT version FROM ctx_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current, ` +
-      `(SELECT count(*) FROM gone) AS deltas`;
+      `gone AS (DELETE FROM ${d} WHERE context_id = $1::text AND EXISTS (SELECT 1 FROM ctx_row)) ` +
+      `SELECT (SELECT version FROM ctx_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
 
     // Oldest first, so repeated batches make progress through the backlog; SKIP LOCKED leaves a
     // context being written right now (so not idle) to a later run instead of waiting on it.
