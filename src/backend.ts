@@ -164,6 +164,49 @@ export interface BulkCleanup {
   deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number>;
 }
 
+/** What a {@link ChangeNotifier} tells: the context is now at `version`, or was deleted (`version: null`). */
+export interface ChangeNotice {
+  readonly contextId: string;
+  /** The version now stored, or `null` when the context was deleted (or expired). */
+  readonly version: number | null;
+}
+
+/** Receives the notices of a {@link ChangeNotifier}. */
+export interface ChangeListener {
+  /**
+   * A context changed. A notice may come late, twice, or for a change already read; only "read it
+   * again" may be concluded from it, never the state itself.
+   */
+  change(notice: ChangeNotice): void;
+  /**
+   * Notices may have been lost (e.g. the listening connection was re-established): every watched
+   * context must be read again. Called after every reconnect, not on the first connect.
+   */
+  resync(): void;
+}
+
+/** An open subscription to change notices. */
+export interface ChangeSubscription {
+  /** Resolves once notices flow (e.g. `LISTEN` is active); a change made after that is noticed. */
+  readonly ready: Promise<void>;
+  /** Stops the notices; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Optional capability: notices of changes made by any process on the same storage, so `watch`
+ * pushes instead of polling. A backend without it still works: `watch` polls it.
+ */
+export interface ChangeNotifier {
+  /** Must deliver a notice for every write, delete and restore of any context after `ready`, or call `resync`. */
+  subscribeChanges(listener: ChangeListener): ChangeSubscription;
+}
+
+/** True when `backend` notifies changes. */
+export function hasChangeNotifier(backend: ChordBackend): backend is ChordBackend & ChangeNotifier {
+  return typeof (backend as Partial<ChangeNotifier>).subscribeChanges === 'function';
+}
+
 /** True when `backend` offers the atomic compare-and-set write. */
 export function hasAtomicVersionWriter(
   backend: ChordBackend,

@@ -19,8 +19,19 @@ export type {
   BulkCleanup,
   IdleContextsDeleted,
   BackendClockConfig,
+  ChangeNotice,
+  ChangeListener,
+  ChangeSubscription,
+  ChangeNotifier,
 } from './backend.js';
-export { CHORD_BACKEND_METHODS, hasAtomicVersionWriter, hasBulkCleanup, hasSyncReader, hasAtomicRestorer } from './backend.js';
+export {
+  CHORD_BACKEND_METHODS,
+  hasAtomicVersionWriter,
+  hasBulkCleanup,
+  hasSyncReader,
+  hasAtomicRestorer,
+  hasChangeNotifier,
+} from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 export type { JsonLimits } from './validation.js';
 export { MemoryBackend } from './backends/memory/memory-backend.js';

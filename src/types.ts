@@ -17,6 +17,12 @@ export interface ContextRecord {
   readonly version: number;
   /** The backend clock's time of the last write of this context. */
   readonly insertedAt: number;
+  /**
+   * Opaque; new each time the id comes into existence (its first write, or the first after a
+   * delete or an expiry) and unchanged by later writes, so a version is only meaningful with the
+   * epoch it belongs to. Every built-in backend sets it; a backend without epochs leaves it out.
+   */
+  readonly epoch?: string;
 }
 
 /** The stored delta that took a context to `version`. */
