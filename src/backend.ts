@@ -122,23 +122,34 @@ export interface AtomicRestorer {
   restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord>;
 }
 
-/** What {@link SyncReader.readForSync} read: a context and the deltas a client needs, from one snapshot. */
+/** What {@link SyncReader.readForSync} read, all from one consistent state. */
 export interface SyncRead {
-  readonly context: ContextRecord;
-  /** The stored deltas with `clientVersion < version ≤ context.version`, ascending; `[]` when none are asked for. */
+  /** The context's current version. */
+  readonly version: number;
+  /** The context's current epoch (a backend without epochs leaves it out). */
+  readonly epoch?: string;
+  /** The time of the context's last write. */
+  readonly insertedAt: number;
+  /**
+   * The deltas that take `clientVersion` to `version`, ascending, when all of them are stored,
+   * the client is 1 to `maxBehind` versions behind, and together they are no larger than the
+   * stored context (else a client is better served, and the process protected, by the context);
+   * otherwise `[]`.
+   */
   readonly deltas: DeltaRecord[];
+  /** The context, whenever `deltas` is `[]` and `version !== clientVersion`; else `null` (not read). */
+  readonly context: JsonObject | null;
 }
 
 /**
- * Optional capability: the reads of a sync in one round trip. The engine uses it when present
- * (else `getContext`, then `getDeltas`); every built-in backend has it.
+ * Optional capability: the reads of a sync in one round trip, reading (and parsing) the context
+ * only when the answer needs it. The engine uses it when present (else `getContext`, then
+ * `getDeltas`); every built-in backend has it.
  */
 export interface SyncReader {
   /**
-   * Must return `null` when no context is stored. Otherwise must return the context and, when its
-   * version is above `clientVersion` by at most `maxBehind`, the stored deltas with
-   * `clientVersion < version ≤ context.version`, ascending (a pruned one is simply absent), all
-   * read from one consistent state; when it is not, `deltas: []`.
+   * Must return `null` when no context is stored, otherwise a {@link SyncRead}. The size compared
+   * is the backend's own measure of what it stores (bytes of JSON text, or of the stored column).
    */
   readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null>;
 }
