@@ -163,10 +163,15 @@ test('source maps carry their sources, so a stack trace or debugger never points
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.map')) maps.push(path);
+      else if (/\.(js|d\.ts)$/.test(entry.name)) {
+        // Only maps a shipped file points to matter (a dist/ built before may hold stale ones).
+        const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(path, 'utf8'))?.[1];
+        if (url !== undefined && !url.startsWith('data:')) maps.push(join(dir, url));
+      }
     }
   };
   walk(join(packedRoot, 'dist'));
+  expect(maps.length).toBeGreaterThan(0);
   for (const path of maps) {
     const map = JSON.parse(readFileSync(path, 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
     map.sources.forEach((source, i) => {
