@@ -56,6 +56,8 @@ export {
   DEFAULT_CLEANUP_BATCH_SIZE,
   MAX_CLEANUP_INTERVAL_MS,
 } from './engine/index.js';
+export { DEFAULT_WATCH_POLL_MS } from './live/index.js';
+export type { LiveUpdate, WatchOptions } from './live/index.js';
 export type {
   ChordConfig,
   ContextChange,

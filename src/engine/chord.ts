@@ -19,6 +19,8 @@ import {
 import { resolveCleanupOptions, runCleanup, validateTtl } from './cleanup.js';
 import type { CleanupOptions, CleanupReport, ResolvedCleanupOptions } from './cleanup.js';
 import { CleanupScheduler } from './cleanup-schedule.js';
+import { DEFAULT_WATCH_POLL_MS, LiveHub, validateWatchPollMs } from '../live/index.js';
+import type { LiveUpdate, WatchOptions } from '../live/index.js';
 import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
 
 /** Default `deltaThreshold`: sync sends the full context past 100 versions behind; cleanup keeps 100 deltas. */
@@ -74,6 +76,12 @@ export interface ChordConfig {
    * limits too. Default: nesting up to `DEFAULT_MAX_DEPTH` (100), `DEFAULT_MAX_BYTES` (16 MiB).
    */
   readonly limits?: JsonLimits;
+  /**
+   * How often, in ms, `watch` re-reads a watched context when the backend has no change notices
+   * (`subscribeChanges`); backends with them (every built-in one) are never polled. An integer
+   * from 1 to 2³¹−1. Default: {@link DEFAULT_WATCH_POLL_MS} (1000).
+   */
+  readonly watchPollMs?: number;
 }
 
 /** Per-call options of `setContext` and `updateContext`. */
@@ -116,6 +124,7 @@ const CONFIG_KEYS = new Set([
   'contextProvider',
   'maxWriteAttempts',
   'limits',
+  'watchPollMs',
 ]);
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
 
@@ -172,6 +181,8 @@ export class Chord {
   readonly #limits: Required<JsonLimits>;
   readonly #exportContext: ChordConfig['exportContext'];
   readonly #contextProvider: ChordConfig['contextProvider'];
+  readonly #watchPollMs: number;
+  #live: LiveHub | undefined;
 
   constructor(config: ChordConfig = {}) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
@@ -195,6 +206,9 @@ export class Chord {
     validateCount(maxWriteAttempts, 'config.maxWriteAttempts');
     if (maxWriteAttempts < 1) throw new ValidationError('config.maxWriteAttempts', 'must be at least 1');
     this.#limits = resolveLimits(config.limits);
+    const watchPollMs = config.watchPollMs === undefined ? DEFAULT_WATCH_POLL_MS : config.watchPollMs;
+    validateWatchPollMs(watchPollMs, 'config.watchPollMs');
+    this.#watchPollMs = watchPollMs;
 
     this.#clock = config.clock ?? Date.now;
     // `=== undefined`, not `??`: a null backend is a mistake to report, not a request for the default.
@@ -316,6 +330,38 @@ export class Chord {
     const behind = context.version - clientVersion;
     const deltas = behind > 0 && behind <= this.#deltaThreshold ? await backend.getDeltas(contextId, clientVersion) : [];
     return { context, deltas };
+  }
+
+  /**
+   * Watches `contextId`: first what `syncContext(contextId, version, { epoch })` would answer,
+   * unless that is no change (a context that does not exist yet is waited for; one that a given
+   * `version` can no longer be found in yields `deleted`); then, every time the context changes —
+   * written by this `Chord` or by any other process on the same storage — one update taking a
+   * holder of the last yielded state to the current one. Never `no_change`; a slow consumer gets
+   * one update spanning every version it missed, never a queue. `deleted` when the context goes,
+   * then `full` once it exists again. Ends (`done`) on `signal` abort or `return()`; a failed read
+   * rejects `next()` and ends it.
+   *
+   * Changes are pushed by backends with `subscribeChanges` (every built-in one); other backends
+   * are re-read every `watchPollMs`. However many watchers this `Chord` has on a context, a change
+   * costs one backend read and one merged delta for all that held the same state.
+   *
+   * @throws ValidationError (at once) when `contextId` or an option is not acceptable.
+   */
+  watch(contextId: string, options?: WatchOptions): AsyncIterableIterator<LiveUpdate> {
+    this.#live ??= new LiveHub(
+      this.#backend,
+      async (id, version, epoch) => {
+        try {
+          return await this.syncContext(id, version);
+        } catch (error) {
+          if (error instanceof NotFoundError) return null;
+          throw error;
+        }
+      },
+      this.#watchPollMs,
+    );
+    return this.#live.watch(contextId, options);
   }
 
   /**

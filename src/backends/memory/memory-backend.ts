@@ -1,4 +1,6 @@
 import type {
+  ChangeListener,
+  ChangeSubscription,
   AtomicRestorer,
   AtomicVersionWriter,
   BulkCleanup,
@@ -71,6 +73,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   // Deltas are kept apart from contexts: the contract lets a delta exist for an id with no context.
   readonly #deltas = new Map<string, StoredDelta[]>();
   readonly #deltaIds = new SortedIdSet();
+  readonly #listeners = new Set<ChangeListener>();
 
   /** @param config `clock` (default `Date.now`) and JSON `limits` (default 100 levels, 16 MiB). */
   constructor(config: MemoryBackendConfig = {}) {
@@ -299,15 +302,52 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     return removed;
   }
 
+  /**
+   * The `ChangeNotifier` capability: every write, delete, restore and cleanup deletion of a context
+   * in this backend is told to `listener`, after the call's changes are all made. In-process only,
+   * so `ready` is resolved at once and `resync` is never needed.
+   */
+  subscribeChanges(listener: ChangeListener): ChangeSubscription {
+    if (listener === null || typeof listener !== 'object' || typeof listener.change !== 'function') {
+      throw new ValidationError('listener', `must be an object with change() and resync(), got ${describe(listener)}`);
+    }
+    this.#listeners.add(listener);
+    return {
+      ready: Promise.resolve(),
+      close: async () => {
+        this.#listeners.delete(listener);
+      },
+    };
+  }
+
   #putContext(contextId: string, stored: StoredContext): void {
     if (!this.#contexts.has(contextId)) this.#contextIds.add(contextId);
     this.#contexts.set(contextId, stored);
+    this.#notify(contextId, stored.version);
   }
 
   #removeContext(contextId: string): boolean {
     if (!this.#contexts.delete(contextId)) return false;
     this.#contextIds.delete(contextId);
+    this.#notify(contextId, null);
     return true;
+  }
+
+  #notify(contextId: string, version: number | null): void {
+    if (this.#listeners.size === 0) return;
+    // Told in a microtask: the calling method finishes its changes first (a write stores its delta
+    // after its context), and a listener that throws never reaches the writer.
+    const listeners = [...this.#listeners];
+    queueMicrotask(() => {
+      for (const listener of listeners) {
+        if (!this.#listeners.has(listener)) continue;
+        try {
+          listener.change({ contextId, version });
+        } catch {
+          // A listener's fault is its own; the other listeners are still told.
+        }
+      }
+    });
   }
 
   #putDelta(contextId: string, stored: StoredDelta): void {

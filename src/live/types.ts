@@ -1,0 +1,52 @@
+import type { ContextRecord, Delta } from '../types.js';
+
+/**
+ * One update of `chord.watch`: what takes a holder of the previously yielded state (or of the
+ * `version`/`epoch` the watch started from) to the context's current state.
+ * - `full`: the whole context (nothing held, a new epoch, too far behind, or deltas pruned);
+ * - `delta`: one merged delta from `fromVersion` to `version`, within `epoch`;
+ * - `deleted`: the context no longer exists; the watch goes on and yields `full` once it exists again.
+ */
+export type LiveUpdate =
+  | { readonly kind: 'full'; readonly context: ContextRecord }
+  | {
+      readonly kind: 'delta';
+      readonly delta: Delta;
+      readonly fromVersion: number;
+      readonly version: number;
+      /** The epoch both versions belong to (`''` on a backend without epochs). */
+      readonly epoch: string;
+    }
+  | { readonly kind: 'deleted'; readonly contextId: string };
+
+/** Per-call options of `chord.watch`. */
+export interface WatchOptions {
+  /** The version the watcher already holds; `null` or absent: nothing (the first update is `full`). */
+  readonly version?: number | null;
+  /** The epoch `version` belongs to; a different current epoch answers `full`. Default: not checked. */
+  readonly epoch?: string;
+  /** Ends the watch when aborted (the pending `next()` resolves `done`). */
+  readonly signal?: AbortSignal;
+}
+
+/** What the engine's sync answers, as the live hub reads it (the shape of `SyncResult`). */
+export type LiveSyncAnswer =
+  | { readonly kind: 'full'; readonly context: ContextRecord }
+  | {
+      readonly kind: 'delta';
+      readonly delta: Delta;
+      readonly fromVersion: number;
+      readonly version: number;
+      readonly epoch?: string;
+    }
+  | { readonly kind: 'no_change'; readonly version: number; readonly epoch?: string };
+
+/**
+ * The engine's sync as the hub calls it: what `syncContext(contextId, version, { epoch })`
+ * answers, or `null` when the context does not exist.
+ */
+export type LiveSyncRead = (
+  contextId: string,
+  version: number | null,
+  epoch: string | undefined,
+) => Promise<LiveSyncAnswer | null>;
