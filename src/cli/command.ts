@@ -38,10 +38,41 @@ export function redactUrl(url: string): string {
 export function requireDatabaseUrl(command: string, url: string | undefined, io: CliIo): string | undefined {
   const chosen = url ?? io.env.DATABASE_URL;
   if (chosen === undefined || chosen === '') {
-    io.err(`chord-sync ${command}: no database given: set DATABASE_URL or pass --url postgresql://…`);
+    usageError(command, io, 'no database given: set DATABASE_URL or pass --url postgresql://…');
+    return undefined;
+  }
+  if (!URL.canParse(chosen)) {
+    // Else the driver reads a fragment of it as a host name and fails with getaddrinfo ENOTFOUND.
+    const from = url === undefined ? 'DATABASE_URL' : '--url';
+    usageError(command, io, `${from} is not a URL (expected postgresql://user:password@host:5432/database), got ${JSON.stringify(redactUnparsable(chosen))}`);
     return undefined;
   }
   return chosen;
+}
+
+function redactUnparsable(text: string): string {
+  // It did not parse, so a password cannot be picked out exactly: hide everything before an @.
+  const at = text.lastIndexOf('@');
+  return at === -1 ? text : `***${text.slice(at)}`;
+}
+
+/**
+ * Reports bad usage of `chord-sync <command>` on stderr in one line that points to its --help, and
+ * returns the exit code for it, 2.
+ */
+export function usageError(command: string, io: CliIo, message: string): number {
+  io.err(`chord-sync ${command}: ${message} (see chord-sync ${command} --help)`);
+  return 2;
+}
+
+/** `--schema` as given, or a usage error when it cannot be a schema name (e.g. empty). */
+export function schemaOption(command: string, value: string | undefined, io: CliIo): { ok: true; schema: string | undefined } | { ok: false } {
+  if (value === undefined) return { ok: true, schema: undefined };
+  if (value === '' || value.includes('\u0000') || Buffer.byteLength(value) > 63) {
+    usageError(command, io, `--schema must be a PostgreSQL schema name (1 to 63 bytes), got ${JSON.stringify(value)}`);
+    return { ok: false };
+  }
+  return { ok: true, schema: value };
 }
 
 /**

@@ -9,13 +9,15 @@ export type {
   PrismaBackendConfig,
   PrismaBackendCommonConfig,
   PrismaBackendConnectionConfig,
+  PrismaBackendPoolConfig,
   PrismaBackendClientConfig,
   PrismaBackendAdapterConfig,
   PrismaDriverAdapter,
 } from './prisma-backend.js';
-export type { PrismaRawClient } from './sql-executor.js';
+export type { PrismaRawClient, PgQueryPool } from './sql-executor.js';
 export {
   migrate,
+  migrationScript,
   migrationChecksum,
   readMigrations,
   MigrationError,
@@ -28,6 +30,7 @@ export type {
   MigrateOptions,
   MigrateProgress,
   MigrateResult,
+  MigrationScriptOptions,
   MigrationPool,
   MigrationConnection,
   MigrationFile,

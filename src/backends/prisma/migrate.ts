@@ -8,6 +8,12 @@ import { describe } from '../../validation.js';
 import { mapDriverError } from './driver-errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './prisma-backend.js';
 import { quoteIdent } from './statements.js';
+import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
+
+/** Where chord-sync's tables were before they had a schema of their own. */
+const LEGACY_SCHEMA = 'public';
+/** chord-sync's tables, in the order they are moved out of {@link LEGACY_SCHEMA}. */
+const CHORD_TABLES = ['chord_contexts', 'chord_deltas'] as const;
 
 /** The advisory lock key Prisma Migrate takes (`SELECT pg_advisory_lock(72707369)`), so the two exclude each other. */
 export const PRISMA_MIGRATE_LOCK_KEY = 72707369;
@@ -37,12 +43,22 @@ export type MigrateProgress =
   | { readonly kind: 'waiting-for-lock' }
   | { readonly kind: 'applying'; readonly migration: string }
   | { readonly kind: 'applied'; readonly migration: string }
-  | { readonly kind: 'up-to-date'; readonly appliedBefore: number };
+  | { readonly kind: 'up-to-date'; readonly appliedBefore: number }
+  /**
+   * An install from before chord-sync had its own schema: its tables (and their migration records)
+   * were found in `public` and moved to the default schema, in one transaction.
+   */
+  | { readonly kind: 'moved-from-public'; readonly schema: string; readonly tables: readonly string[]; readonly records: number };
 
 export interface MigrateOptions {
   /** Called at each step (e.g. to print it). Default: silent. */
   readonly onProgress?: (progress: MigrateProgress) => void;
-  /** The schema to create (if missing) and migrate, as Prisma's `?schema=`. Default: the connection's search_path (normally `public`). */
+  /**
+   * The schema to create (if missing) and migrate; it holds the tables and their migration history
+   * (its own `_prisma_migrations`, never the app's). Default: the URL's `?schema=` (both given and
+   * different: `ValidationError`), else {@link DEFAULT_SCHEMA} (`chord`). Migrating the default
+   * schema moves the tables of an older install out of `public` first.
+   */
   readonly schema?: string;
   /** Folder of `<name>/migration.sql` folders. Default: {@link DEFAULT_MIGRATIONS_DIR}. */
   readonly migrationsDir?: string;
@@ -95,6 +111,8 @@ const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations"
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 )`;
 
+const HISTORY_COLUMNS = 'id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count';
+
 /** Prisma's checksum: SHA-256 of the script, hex. */
 export function migrationChecksum(script: string): string {
   return createHash('sha256').update(script, 'utf8').digest('hex');
@@ -142,9 +160,12 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
   if (target === null || typeof target !== 'object' || (!('connectionString' in target) && !('pool' in target))) {
     throw new ValidationError('target', `must be { connectionString } or { pool }, got ${describe(target)}`);
   }
-  if (options.schema !== undefined && (typeof options.schema !== 'string' || options.schema === '')) {
-    throw new ValidationError('options.schema', `must be a non-empty string, got ${describe(options.schema)}`);
-  }
+  if (options.schema !== undefined) validateSchemaName(options.schema, 'options.schema');
+  const url =
+    'connectionString' in target && typeof target.connectionString === 'string'
+      ? splitSchemaParam(target.connectionString, 'target.connectionString')
+      : undefined;
+  const schema = resolveSchema(options.schema, url?.schema, 'options.schema');
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
     throw new ValidationError('options.lockTimeoutMs', `must be an integer ≥ 1, got ${describe(lockTimeoutMs)}`);
@@ -156,8 +177,9 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
   let pool: MigrationPool;
   if ('connectionString' in target) {
     ownPool = new pg.Pool({
-      connectionString: target.connectionString,
+      connectionString: url?.url ?? target.connectionString,
       max: 1,
+      allowExitOnIdle: true,
       connectionTimeoutMillis: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     });
     ownPool.on('error', () => {}); // an idle-client failure must not crash the process; the query fails instead
@@ -175,7 +197,7 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
     }
     let broken = false;
     try {
-      return await migrateOn(connection, migrations, options.schema, lockTimeoutMs, onProgress);
+      return await migrateOn(connection, migrations, schema, lockTimeoutMs, onProgress);
     } catch (error) {
       broken = true;
       throw error instanceof ChordError ? error : mapDriverError(error, 'migrate');
@@ -191,14 +213,12 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
 async function migrateOn(
   db: MigrationConnection,
   migrations: MigrationFile[],
-  schema: string | undefined,
+  schema: string,
   lockTimeoutMs: number,
   onProgress: (progress: MigrateProgress) => void,
 ): Promise<MigrateResult> {
-  if (schema !== undefined) {
-    await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-    await db.query(`SELECT set_config('search_path', $1, false)`, [quoteIdent(schema)]);
-  }
+  await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  await db.query(`SELECT set_config('search_path', $1, false)`, [quoteIdent(schema)]);
   const [first] = (await db.query(`SELECT pg_try_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY}) AS locked`)).rows;
   if (first?.locked !== true) {
     onProgress({ kind: 'waiting-for-lock' });
@@ -218,6 +238,7 @@ async function migrateOn(
     await db.query(`SELECT set_config('lock_timeout', '0', false)`);
   }
   try {
+    if (schema === DEFAULT_SCHEMA) await moveFromPublic(db, migrations, schema, onProgress);
     await db.query(CREATE_MIGRATIONS_TABLE);
     const recorded = (
       await db.query(`SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`)
@@ -227,6 +248,8 @@ async function migrateOn(
     for (const row of recorded) {
       if (isSet(row.rolled_back_at)) continue;
       const local = migrations.find((m) => m.name === row.migration_name);
+      // Only chord-sync's own migrations count, should this history be shared (schema public).
+      if (local === undefined) continue;
       if (!isSet(row.finished_at)) {
         throw new MigrationError(
           row.migration_name,
@@ -235,7 +258,7 @@ async function migrateOn(
             `(to apply it again) or \`--applied\` (if you completed it yourself), and run migrate again.`,
         );
       }
-      if (local !== undefined && !checksumMatches(local.script, row.checksum)) {
+      if (!checksumMatches(local.script, row.checksum)) {
         throw new MigrationError(
           row.migration_name,
           `migration ${row.migration_name} was modified after it was applied: the checksum of its migration.sql ` +
@@ -285,6 +308,100 @@ async function migrateOn(
   } finally {
     await db.query(`SELECT pg_advisory_unlock(${PRISMA_MIGRATE_LOCK_KEY})`).catch(() => {});
     // The connection may go back to the caller's pool: leave its session as it was.
-    if (schema !== undefined) await db.query('RESET search_path').catch(() => {});
+    await db.query('RESET search_path').catch(() => {});
   }
+}
+
+/**
+ * An install from before chord-sync had a schema of its own keeps its tables, and their records in
+ * the app's `_prisma_migrations`, in `public`. When `schema` has no chord tables yet and `public`
+ * has them, they move (`ALTER TABLE … SET SCHEMA`: data, indexes and keys unchanged, no copy) with
+ * chord-sync's migration records, in one transaction; the app's own records stay where they are.
+ */
+async function moveFromPublic(
+  db: MigrationConnection,
+  migrations: readonly MigrationFile[],
+  schema: string,
+  onProgress: (progress: MigrateProgress) => void,
+): Promise<void> {
+  const [found] = (
+    await db.query(
+      `SELECT to_regclass(format('%I.%I', $1::text, 'chord_contexts')) IS NOT NULL AS in_schema,
+              to_regclass(format('%I.%I', $2::text, 'chord_contexts')) IS NOT NULL AS in_public,
+              to_regclass(format('%I.%I', $2::text, 'chord_deltas')) IS NOT NULL AS deltas_in_public,
+              to_regclass(format('%I.%I', $2::text, '_prisma_migrations')) IS NOT NULL AS history_in_public`,
+      [schema, LEGACY_SCHEMA],
+    )
+  ).rows;
+  if (found?.in_schema === true || found?.in_public !== true) return;
+  const tables = CHORD_TABLES.filter((table) => table === 'chord_contexts' || found.deltas_in_public === true);
+  const names = migrations.map((m) => m.name);
+  await db.query('BEGIN');
+  try {
+    for (const table of tables) await db.query(`ALTER TABLE ${quoteIdent(LEGACY_SCHEMA)}.${quoteIdent(table)} SET SCHEMA ${quoteIdent(schema)}`);
+    await db.query(CREATE_MIGRATIONS_TABLE);
+    let records = 0;
+    if (found.history_in_public === true) {
+      const history = `${quoteIdent(LEGACY_SCHEMA)}."_prisma_migrations"`;
+      const moved = await db.query(
+        `WITH moved AS (DELETE FROM ${history} WHERE migration_name = ANY($1::text[]) RETURNING *)
+         INSERT INTO "_prisma_migrations" (${HISTORY_COLUMNS}) SELECT ${HISTORY_COLUMNS} FROM moved RETURNING id`,
+        [names],
+      );
+      records = moved.rows.length;
+    }
+    await db.query('COMMIT');
+    onProgress({ kind: 'moved-from-public', schema, tables, records });
+  } catch (error) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+/** What {@link migrationScript} renders. */
+export interface MigrationScriptOptions {
+  /** As {@link MigrateOptions.schema}. Default: {@link DEFAULT_SCHEMA}. */
+  readonly schema?: string;
+  /** As {@link MigrateOptions.migrationsDir}. */
+  readonly migrationsDir?: string;
+}
+
+/**
+ * The SQL of chord-sync's migrations as one script for a DBA to read or run (`psql -f`): the schema,
+ * its migration history table, and each migration in its own transaction, recorded as `migrate`
+ * records it. Each is guarded by its record, so running the script again, or on a database where
+ * some are applied, applies only the missing ones. It does not take the migration lock and does not
+ * move an install out of `public` (run `migrate` for that).
+ */
+export async function migrationScript(options: MigrationScriptOptions = {}): Promise<string> {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  validateSchemaName(schema, 'options.schema');
+  const migrations = await readMigrations(options.migrationsDir);
+  const literal = (text: string): string => `'${text.replaceAll("'", "''")}'`;
+  const lines = [
+    `-- chord-sync migrations for schema ${quoteIdent(schema)} (${migrations.length}): apply with psql -v ON_ERROR_STOP=1 -f <this file>`,
+    `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};`,
+    `SET search_path TO ${quoteIdent(schema)};`,
+    `${CREATE_MIGRATIONS_TABLE};`,
+  ];
+  for (const migration of migrations) {
+    let tag = 'chord_migration';
+    while (migration.script.includes(`$${tag}$`)) tag += '_';
+    lines.push(
+      '',
+      `-- ${migration.name}`,
+      'BEGIN;',
+      `DO $chord$ BEGIN`,
+      `  IF NOT EXISTS (SELECT 1 FROM "_prisma_migrations" WHERE migration_name = ${literal(migration.name)} AND finished_at IS NOT NULL AND rolled_back_at IS NULL) THEN`,
+      `    EXECUTE $${tag}$`,
+      migration.script.trimEnd(),
+      `$${tag}$;`,
+      `    INSERT INTO "_prisma_migrations" (${HISTORY_COLUMNS})`,
+      `      VALUES (gen_random_uuid()::text, ${literal(migration.checksum)}, now(), ${literal(migration.name)}, NULL, NULL, now(), 1);`,
+      '  END IF;',
+      'END $chord$;',
+      'COMMIT;',
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -12,6 +12,7 @@ import type {
   SyncReader,
   VersionWriteResult,
 } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -30,15 +31,21 @@ import {
 import { type ConflictSubject, mapDriverError } from './driver-errors.js';
 import { PrismaClient } from './generated/client.js';
 import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
-import { PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
+import { createPgPool, type PgQueryPool, PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
+import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
 
-/** Default PostgreSQL schema of chord-sync's tables. */
-export const DEFAULT_SCHEMA = 'public';
+export { DEFAULT_SCHEMA } from './connection-schema.js';
 /** Default time to wait for a new connection before `BackendUnavailableError`: 10 s. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Default number of connections in the pool the backend creates for `{ connectionString }`. */
 export const DEFAULT_POOL_SIZE = 10;
+/** Default longest run of one statement on the backend's own connections before `TimeoutError`: 30 s. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+/** Default longest wait for a row lock another session holds before `TimeoutError`: 5 s. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+/** The largest statement_timeout / lock_timeout PostgreSQL takes (INT_MAX ms). */
+const MAX_SESSION_TIMEOUT_MS = 2_147_483_647;
 
 /** A Prisma driver adapter factory, e.g. `new PrismaPg(…)` or PGlite's `new PrismaPGlite(db)`. */
 export type PrismaDriverAdapter = NonNullable<NonNullable<ConstructorParameters<typeof PrismaClient>[0]>['adapter']>;
@@ -47,7 +54,11 @@ export type PrismaDriverAdapter = NonNullable<NonNullable<ConstructorParameters<
 export interface PrismaBackendCommonConfig extends BackendClockConfig {
   /** Bounds on contexts and deltas; larger or deeper values are refused with `ValidationError`. Default: 100 levels, 16 MiB. */
   readonly limits?: JsonLimits;
-  /** The PostgreSQL schema holding `chord_contexts` and `chord_deltas`. Default: {@link DEFAULT_SCHEMA}. */
+  /**
+   * The PostgreSQL schema holding `chord_contexts` and `chord_deltas`. Default: the URL's
+   * `?schema=` for `{ connectionString }` (both given and different: `ValidationError`), else
+   * {@link DEFAULT_SCHEMA} (`chord`).
+   */
   readonly schema?: string;
 }
 
@@ -63,10 +74,32 @@ export interface PrismaBackendConnectionConfig extends PrismaBackendCommonConfig
   /** Most connections the pool opens. Default: {@link DEFAULT_POOL_SIZE}. */
   readonly poolSize?: number;
   /**
+   * Longest a statement may run (PostgreSQL's `statement_timeout` on each connection); past it the
+   * database cancels it and the call fails with `TimeoutError` (`timeout: 'statement'`), nothing
+   * written. 0: no limit. Default: {@link DEFAULT_STATEMENT_TIMEOUT_MS}. Sent as a startup
+   * parameter: behind PgBouncer, list it in `ignore_startup_parameters` or set 0 and put the
+   * limit on the role.
+   */
+  readonly statementTimeoutMs?: number;
+  /**
+   * Longest a statement waits for a row lock another session holds (PostgreSQL's `lock_timeout`);
+   * past it the call fails with `TimeoutError` (`timeout: 'lock'`), nothing written. 0: wait up to
+   * `statementTimeoutMs`. Default: {@link DEFAULT_LOCK_TIMEOUT_MS}.
+   */
+  readonly lockTimeoutMs?: number;
+  /**
    * Called when an idle pooled connection fails (e.g. the server restarted). The pool drops it and
    * connects anew on the next call either way. Default: ignore.
    */
   readonly onPoolError?: (error: Error) => void;
+}
+
+/**
+ * A `pg.Pool` the app already has: the backend sends its statements to it directly (prepared, as
+ * for `{ connectionString }`) and never ends it; `close()` leaves it open.
+ */
+export interface PrismaBackendPoolConfig extends PrismaBackendCommonConfig {
+  readonly pool: PgQueryPool;
 }
 
 /** A Prisma client the caller made and keeps: the backend uses only its raw-SQL methods and never disconnects it. */
@@ -80,26 +113,33 @@ export interface PrismaBackendAdapterConfig extends PrismaBackendCommonConfig {
 }
 
 /**
- * How {@link PrismaBackend} reaches PostgreSQL: exactly one of `connectionString`, `prisma` or
- * `adapter`. The connect timeout and pool size apply to the `connectionString` form; with
+ * How {@link PrismaBackend} reaches PostgreSQL: exactly one of `connectionString`, `pool`,
+ * `prisma` or `adapter`. The connect timeout and pool size apply to the `connectionString` form; with
  * `prisma` or `adapter` the caller's driver settings govern them.
  */
-export type PrismaBackendConfig = PrismaBackendConnectionConfig | PrismaBackendClientConfig | PrismaBackendAdapterConfig;
-
-/** The PostgreSQL identifier length limit (NAMEDATALEN - 1 bytes). */
-const MAX_IDENTIFIER_BYTES = 63;
+export type PrismaBackendConfig =
+  | PrismaBackendConnectionConfig
+  | PrismaBackendPoolConfig
+  | PrismaBackendClientConfig
+  | PrismaBackendAdapterConfig;
 
 function validateConfig(config: unknown): asserts config is PrismaBackendConfig {
   if (config === null || typeof config !== 'object') {
-    throw new ValidationError('config', `must be an object with connectionString, prisma or adapter, got ${describe(config)}`);
+    throw new ValidationError('config', `must be an object with connectionString, pool, prisma or adapter, got ${describe(config)}`);
   }
   const c = config as Record<string, unknown>;
-  const forms = ['connectionString', 'prisma', 'adapter'].filter((key) => c[key] !== undefined);
+  const forms = ['connectionString', 'pool', 'prisma', 'adapter'].filter((key) => c[key] !== undefined);
   if (forms.length !== 1) {
-    throw new ValidationError('config', `must have exactly one of connectionString, prisma or adapter, got ${forms.length === 0 ? 'none' : forms.join(' and ')}`);
+    throw new ValidationError('config', `must have exactly one of connectionString, pool, prisma or adapter, got ${forms.length === 0 ? 'none' : forms.join(' and ')}`);
   }
   if (c.connectionString !== undefined && (typeof c.connectionString !== 'string' || c.connectionString === '')) {
     throw new ValidationError('config.connectionString', `must be a non-empty string, got ${describe(c.connectionString)}`);
+  }
+  if (c.pool !== undefined) {
+    const p = c.pool as { query?: unknown } | null;
+    if (p === null || typeof p !== 'object' || typeof p.query !== 'function') {
+      throw new ValidationError('config.pool', `must be a pg.Pool (with query()), got ${describe(c.pool)}`);
+    }
   }
   if (c.prisma !== undefined) {
     const p = c.prisma as Partial<PrismaRawClient> | null;
@@ -113,15 +153,17 @@ function validateConfig(config: unknown): asserts config is PrismaBackendConfig 
   if (c.clock !== undefined && typeof c.clock !== 'function') {
     throw new ValidationError('config.clock', `must be a function returning an integer, got ${describe(c.clock)}`);
   }
-  if (c.schema !== undefined) {
-    if (typeof c.schema !== 'string' || c.schema === '' || c.schema.includes('\u0000') || Buffer.byteLength(c.schema) > MAX_IDENTIFIER_BYTES) {
-      throw new ValidationError('config.schema', `must be a PostgreSQL schema name (1 to ${MAX_IDENTIFIER_BYTES} bytes), got ${describe(c.schema)}`);
-    }
-  }
+  if (c.schema !== undefined) validateSchemaName(c.schema, 'config.schema');
   for (const key of ['connectTimeoutMs', 'poolSize']) {
     const value = c[key];
     if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)) {
       throw new ValidationError(`config.${key}`, `must be an integer ≥ 1, got ${describe(value)}`);
+    }
+  }
+  for (const key of ['statementTimeoutMs', 'lockTimeoutMs']) {
+    const value = c[key];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_SESSION_TIMEOUT_MS)) {
+      throw new ValidationError(`config.${key}`, `must be an integer from 0 (no limit) to ${MAX_SESSION_TIMEOUT_MS} (ms), got ${describe(value)}`);
     }
   }
   if (c.onPoolError !== undefined && typeof c.onPoolError !== 'function') {
@@ -164,16 +206,23 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateConfig(config);
     this.#clock = config.clock ?? Date.now;
     this.#limits = resolveLimits(config.limits);
-    const schema = config.schema ?? DEFAULT_SCHEMA;
+    const url = 'connectionString' in config && config.connectionString !== undefined ? splitSchemaParam(config.connectionString, 'config.connectionString') : undefined;
+    const schema = resolveSchema(config.schema, url?.schema, 'config.schema');
     this.#sql = new ChordStatements(schema);
 
     if ('connectionString' in config && config.connectionString !== undefined) {
       const onPoolError = config.onPoolError ?? (() => {});
-      const pool = new pg.Pool({
-        connectionString: config.connectionString,
+      const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+      const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+      const { pool, connecting } = createPgPool({
+        connectionString: url?.url ?? config.connectionString,
         max: config.poolSize ?? DEFAULT_POOL_SIZE,
         connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        keepAlive: true,
+        statementTimeoutMs,
+        lockTimeoutMs,
+        // A process that forgets close() still exits once its work is done, instead of waiting
+        // for idle connections to time out.
+        allowExitOnIdle: true,
       });
       // An idle client whose server went away emits 'error' on the pool; with no listener Node
       // would crash the process. The pool discards that client by itself.
@@ -182,7 +231,12 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       this.#ownClient = undefined;
       // The backend owns this pool, so its statements go to it directly as prepared statements:
       // Prisma's raw-query path costs 1.4–3.9× per call (docs/benchmarks.md, "via Prisma").
-      this.#exec = new PgSqlExecutor(pool);
+      this.#exec = new PgSqlExecutor(pool, { statementTimeoutMs, lockTimeoutMs, connecting });
+    } else if ('pool' in config && config.pool !== undefined) {
+      // The app's pool: used as is (its settings, its error handling), never ended here.
+      this.#ownPool = undefined;
+      this.#ownClient = undefined;
+      this.#exec = new PgSqlExecutor(config.pool);
     } else if ('adapter' in config && config.adapter !== undefined) {
       const client = new PrismaClient({ adapter: config.adapter });
       this.#ownPool = undefined;
@@ -201,10 +255,10 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const text = serializeJsonObject(context, 'context', this.#limits);
     validateVersion(version);
     const now = readClock(this.#clock);
-    await this.#run('setContext', contextId, () =>
-      this.#exec.execute(this.#sql.setContext, [contextId, text, String(version), String(now)]),
+    const rows = await this.#run('setContext', contextId, () =>
+      this.#exec.query<{ epoch: unknown }>(this.#sql.setContext, [contextId, text, String(version), String(now), newEpoch()]),
     );
-    return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now };
+    return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now, epoch: String(rows[0]?.epoch) };
   }
 
   async getContext(contextId: string): Promise<ContextRecord | null> {
@@ -244,10 +298,10 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateVersion(clientVersion, 'clientVersion');
     validateCount(maxBehind, 'maxBehind');
     const rows = await this.#run('readForSync', contextId, () =>
-      this.#exec.query<SyncRow>(this.#sql.readForSync, [contextId, String(clientVersion), String(maxBehind)]),
+      this.#exec.query<SyncRow>(this.#sql.readForSync, [contextId, String(clientVersion), String(maxBehind), String(SYNC_DELTA_BYTES_FLOOR)]),
     );
     const row = rows[0];
-    return row === undefined ? null : toSyncRead(row);
+    return row === undefined ? null : toSyncRead(contextId, row);
   }
 
   async deleteDeltasForContext(contextId: string): Promise<number> {
@@ -305,11 +359,14 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
     }
     const now = readClock(this.#clock);
-    const sql = expectedVersion === 0 ? this.#sql.writeVersionInsert : this.#sql.writeVersionUpdate;
+    const params = [contextId, contextText, deltaText, String(expectedVersion), String(now)];
+    // Only the insert form can create the row, so only it takes a new epoch.
+    const [sql, values] =
+      expectedVersion === 0 ? [this.#sql.writeVersionInsert, [...params, newEpoch()]] : [this.#sql.writeVersionUpdate, params];
     const rows = await this.#run(
       'writeVersion',
       contextId,
-      () => this.#exec.query<{ written: unknown; current: unknown }>(sql, [contextId, contextText, deltaText, String(expectedVersion), String(now)]),
+      () => this.#exec.query<{ written: unknown; current: unknown; epoch: unknown }>(sql, values),
       { contextId, expectedVersion },
     );
     const row = rows[0];
@@ -321,7 +378,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     }
     const version = expectedVersion + 1;
     return {
-      context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now },
+      context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: String(row.epoch) },
       delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
     };
   }
@@ -330,21 +387,30 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
    * Stores `context` at `version` and deletes the context's deltas in one statement, only if no
    * context is stored at `version` or above; otherwise writes nothing and throws `VersionConflictError`.
    */
-  async restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+  async restoreVersion(contextId: string, context: JsonObject, version: number, expectedVersion?: number): Promise<ContextRecord> {
     validateContextId(contextId);
     const text = serializeJsonObject(context, 'context', this.#limits);
     validateVersion(version);
+    if (expectedVersion !== undefined) validateVersion(expectedVersion, 'expectedVersion');
     const now = readClock(this.#clock);
     const rows = await this.#run('restoreVersion', contextId, () =>
-      this.#exec.query<{ written: unknown; current: unknown }>(this.#sql.restoreVersion, [contextId, text, String(version), String(now)]),
+      this.#exec.query<{ written: unknown; current: unknown; epoch: unknown }>(this.#sql.restoreVersion, [
+        contextId,
+        text,
+        String(version),
+        String(now),
+        newEpoch(),
+        expectedVersion === undefined ? null : String(expectedVersion),
+      ]),
     );
     const row = rows[0];
     if (row === undefined || row.written === null || row.written === undefined) {
       // The statement's snapshot may predate the write that won; then "current" is not it.
-      const current = row?.current === null || row?.current === undefined ? undefined : toNumber(row.current);
-      throw new VersionConflictError(contextId, version, current !== undefined && current >= version ? current : undefined);
+      const current = row?.current === null || row?.current === undefined ? 0 : toNumber(row.current);
+      const known = current >= version || (expectedVersion !== undefined && current !== expectedVersion);
+      throw new VersionConflictError(contextId, expectedVersion ?? version, known ? current : undefined);
     }
-    return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now };
+    return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now, epoch: String(row.epoch) };
   }
 
   async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {

@@ -5,6 +5,9 @@
  * backend made over a driver adapter (`{ adapter }`).
  */
 
+import pg from 'pg';
+import { markDriverError } from './driver-errors.js';
+
 /** A row as the driver returns it: bigint columns may be `bigint`, `string` or `number`, jsonb a parsed value or text. */
 export type SqlRow = Record<string, unknown>;
 
@@ -23,9 +26,39 @@ export interface PrismaRawClient {
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 
-/** The part of a `pg.Pool` {@link PgSqlExecutor} uses. */
+/** A statement as `pg` takes it: named (prepared), its text and its values. */
+export interface PgQueryConfig {
+  name?: string;
+  text: string;
+  values?: unknown[];
+}
+
+/** A result as `pg` gives it. */
+export interface PgQueryResult {
+  rows: SqlRow[];
+  rowCount: number | null;
+}
+
+/** One checked-out connection, as `pg.PoolClient` offers it. */
+export interface PgPooledConnection {
+  query(config: PgQueryConfig): Promise<PgQueryResult>;
+  /** Back to the pool; with an error, the pool closes the connection instead. */
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * The part of a `pg.Pool` {@link PgSqlExecutor} uses. With `connect` (every `pg.Pool`) it checks
+ * out a connection per statement, so it knows whether a failure came from waiting for a
+ * connection, opening one, or the statement; `totalCount`, `idleCount`, `ending` and `options`
+ * tell a full pool from a database that does not answer.
+ */
 export interface PgQueryPool {
-  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  query(config: PgQueryConfig): Promise<PgQueryResult>;
+  connect?(): Promise<PgPooledConnection>;
+  readonly totalCount?: number;
+  readonly idleCount?: number;
+  readonly ending?: boolean;
+  readonly options?: { readonly max?: number | undefined; readonly connectionTimeoutMillis?: number | undefined };
 }
 
 /** Statements through Prisma's raw API: works with any driver adapter (pg, PGlite, …). */
@@ -37,35 +70,178 @@ export class PrismaSqlExecutor implements SqlExecutor {
   }
 
   async query<T extends SqlRow>(sql: string, params: readonly SqlParam[]): Promise<T[]> {
-    return await this.#client.$queryRawUnsafe<T[]>(sql, ...params);
+    try {
+      return await this.#client.$queryRawUnsafe<T[]>(sql, ...params);
+    } catch (error) {
+      markDriverError(error, { phase: 'driver' });
+      throw error;
+    }
   }
 
   async execute(sql: string, params: readonly SqlParam[]): Promise<number> {
-    return await this.#client.$executeRawUnsafe(sql, ...params);
+    try {
+      return await this.#client.$executeRawUnsafe(sql, ...params);
+    } catch (error) {
+      markDriverError(error, { phase: 'driver' });
+      throw error;
+    }
   }
 }
 
 /**
  * Statements straight to a `pg.Pool` as named prepared statements: parsed and planned once per
- * connection, then only bound and executed. Used only on a pool the backend built itself, so no
- * caller's pool ever holds statements it did not ask for.
+ * connection, then only bound and executed. Used on the pool the backend built for
+ * `{ connectionString }`, and on an app's own `{ pool }`, whose connections then also hold these
+ * statements (named `chord_sync_<n>`, so they cannot clash with the app's; a pooler in
+ * transaction mode that cannot keep prepared statements needs the `{ prisma }` form instead).
  */
 export class PgSqlExecutor implements SqlExecutor {
   readonly #pool: PgQueryPool;
+  readonly #settings: PgSqlExecutorSettings;
 
-  constructor(pool: PgQueryPool) {
+  constructor(pool: PgQueryPool, settings: PgSqlExecutorSettings = {}) {
     this.#pool = pool;
+    this.#settings = settings;
   }
 
   async query<T extends SqlRow>(sql: string, params: readonly SqlParam[]): Promise<T[]> {
-    const result = await this.#pool.query({ name: statementName(sql), text: sql, values: params as unknown[] });
-    return result.rows as T[];
+    return (await this.#send(sql, params)).rows as T[];
   }
 
   async execute(sql: string, params: readonly SqlParam[]): Promise<number> {
-    const result = await this.#pool.query({ name: statementName(sql), text: sql, values: params as unknown[] });
-    return result.rowCount ?? 0;
+    return (await this.#send(sql, params)).rowCount ?? 0;
   }
+
+  async #send(sql: string, params: readonly SqlParam[]): Promise<PgQueryResult> {
+    const pool = this.#pool;
+    const statement = { name: statementName(sql), text: sql, values: params as unknown[] };
+    if (pool.connect === undefined) {
+      try {
+        return await pool.query(statement);
+      } catch (error) {
+        markDriverError(error, { phase: 'driver' });
+        throw error;
+      }
+    }
+    const waitLimit = pool.options?.connectionTimeoutMillis;
+    // pg-pool queues the request when every connection it may open is open; only a queued request
+    // can end in its wait timeout.
+    const queued = (pool.totalCount ?? 0) >= (pool.options?.max ?? Number.POSITIVE_INFINITY) && (pool.idleCount ?? 0) === 0;
+    const asked = performance.now();
+    let connection: PgPooledConnection;
+    try {
+      connection = await pool.connect();
+    } catch (error) {
+      const waitedMs = performance.now() - asked;
+      if (pool.ending === true) {
+        markDriverError(error, { phase: 'pool-closed' });
+      } else if (queued && waitLimit !== undefined && waitLimit > 0 && waitedMs >= waitLimit - 1) {
+        // The queue timer starts when the request does, so it fires before any connection opened
+        // for this request could time out: this is the wait for a free connection.
+        const busy = (pool.totalCount ?? 0) - (pool.idleCount ?? 0);
+        markDriverError(error, { phase: 'pool-wait', busy, connecting: this.#settings.connecting?.() ?? 0, waitedMs: waitLimit });
+      } else {
+        markDriverError(error, { phase: 'connect' });
+      }
+      throw error;
+    }
+    const started = performance.now();
+    try {
+      const result = await connection.query(statement);
+      connection.release();
+      return result;
+    } catch (error) {
+      markDriverError(error, {
+        phase: 'statement',
+        elapsedMs: performance.now() - started,
+        statementTimeoutMs: this.#settings.statementTimeoutMs,
+        lockTimeoutMs: this.#settings.lockTimeoutMs,
+      });
+      // An error the server sent (it has a SQLSTATE) leaves the session usable; any other means
+      // the connection itself failed, so the pool must not hand it out again.
+      const code = (error as { code?: unknown } | null)?.code;
+      connection.release(typeof code === 'string' && SQLSTATE.test(code) ? undefined : error instanceof Error ? error : true);
+      throw error;
+    }
+  }
+}
+
+/** What {@link PgSqlExecutor} knows of the connections it is given, to name failures. */
+export interface PgSqlExecutorSettings {
+  /** The statement_timeout the pool's connections have, in ms (0: none). */
+  readonly statementTimeoutMs?: number;
+  /** The lock_timeout the pool's connections have, in ms (0: none). */
+  readonly lockTimeoutMs?: number;
+  /** How many of the pool's connections are being opened right now (see {@link createPgPool}). */
+  readonly connecting?: () => number;
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** Options of {@link createPgPool}: pg's pool options, plus the session timeouts in ms (0 or absent: none). */
+export interface PgPoolSettings {
+  readonly connectionString: string;
+  readonly max: number;
+  readonly connectionTimeoutMillis: number;
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly allowExitOnIdle?: boolean;
+}
+
+/**
+ * A `pg.Pool` whose connections carry statement_timeout and lock_timeout from their first
+ * statement (startup parameters: no extra round trip), and which knows two things pg does not
+ * say in a code: how many connections are still being opened (so a timed-out wait is told apart
+ * from a full pool), and that the server asked for a password when none was given.
+ */
+export function createPgPool(settings: PgPoolSettings): { pool: pg.Pool; connecting: () => number } {
+  let connecting = 0;
+  class ChordPgClient extends pg.Client {
+    #askedForPassword = false;
+
+    constructor(config: pg.ClientConfig) {
+      super(config);
+      const asked = (): void => {
+        this.#askedForPassword = true;
+      };
+      for (const request of ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL']) {
+        this.connection.once(request, asked);
+      }
+    }
+
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error) => void): void;
+    override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
+      if (callback === undefined) return super.connect();
+      connecting++;
+      let settled = false;
+      super.connect((error: Error | null, ...rest: unknown[]) => {
+        if (!settled) {
+          settled = true;
+          connecting--;
+        }
+        if (error) {
+          const password = (this as unknown as { password?: unknown }).password;
+          if (this.#askedForPassword && (typeof password !== 'string' || password === '')) {
+            markDriverError(error, { phase: 'connect', passwordMissing: true });
+          }
+        }
+        (callback as (err: Error | null, ...rest: unknown[]) => void)(error, ...rest);
+      });
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: settings.connectionString,
+    max: settings.max,
+    connectionTimeoutMillis: settings.connectionTimeoutMillis,
+    keepAlive: true,
+    ...(settings.allowExitOnIdle === undefined ? {} : { allowExitOnIdle: settings.allowExitOnIdle }),
+    ...(settings.statementTimeoutMs > 0 ? { statement_timeout: settings.statementTimeoutMs } : {}),
+    ...(settings.lockTimeoutMs > 0 ? { lock_timeout: settings.lockTimeoutMs } : {}),
+    // @types/pg declares Client as taking no arguments; pg-pool passes it the pool's options.
+    Client: ChordPgClient as unknown as NonNullable<pg.PoolConfig['Client']>,
+  });
+  return { pool, connecting: () => connecting };
 }
 
 // pg caches prepared statements per connection by name and refuses one name for two texts, so the
