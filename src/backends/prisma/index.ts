@@ -4,6 +4,8 @@ export {
   DEFAULT_SCHEMA,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_POOL_SIZE,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  DEFAULT_ROW_LOCK_TIMEOUT_MS,
 } from './prisma-backend.js';
 export type {
   PrismaBackendConfig,

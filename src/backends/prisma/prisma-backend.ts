@@ -43,7 +43,7 @@ export const DEFAULT_POOL_SIZE = 10;
 /** Default longest run of one statement on the backend's own connections before `TimeoutError`: 30 s. */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 /** Default longest wait for a row lock another session holds before `TimeoutError`: 5 s. */
-export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+export const DEFAULT_ROW_LOCK_TIMEOUT_MS = 5_000;
 /** The largest statement_timeout / lock_timeout PostgreSQL takes (INT_MAX ms). */
 const MAX_SESSION_TIMEOUT_MS = 2_147_483_647;
 
@@ -84,7 +84,7 @@ export interface PrismaBackendConnectionConfig extends PrismaBackendCommonConfig
   /**
    * Longest a statement waits for a row lock another session holds (PostgreSQL's `lock_timeout`);
    * past it the call fails with `TimeoutError` (`timeout: 'lock'`), nothing written. 0: wait up to
-   * `statementTimeoutMs`. Default: {@link DEFAULT_LOCK_TIMEOUT_MS}.
+   * `statementTimeoutMs`. Default: {@link DEFAULT_ROW_LOCK_TIMEOUT_MS}.
    */
   readonly lockTimeoutMs?: number;
   /**
@@ -213,7 +213,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     if ('connectionString' in config && config.connectionString !== undefined) {
       const onPoolError = config.onPoolError ?? (() => {});
       const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-      const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+      const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_ROW_LOCK_TIMEOUT_MS;
       const { pool, connecting } = createPgPool({
         connectionString: url?.url ?? config.connectionString,
         max: config.poolSize ?? DEFAULT_POOL_SIZE,
