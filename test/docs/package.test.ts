@@ -19,7 +19,7 @@ test('chord-sync, chord-sync/prisma and chord-sync/testing import by name and ex
   await ensureBuilt();
   const script = `
     const names = {};
-    for (const entry of ['chord-sync', 'chord-sync/prisma', 'chord-sync/testing']) {
+    for (const entry of ['chord-sync', 'chord-sync/prisma', 'chord-sync/testing', 'chord-sync/http', 'chord-sync/client']) {
       names[entry] = Object.keys(await import(entry)).sort();
     }
     process.stdout.write(JSON.stringify(names));`;
@@ -34,12 +34,14 @@ test('chord-sync, chord-sync/prisma and chord-sync/testing import by name and ex
   );
   expect(names['chord-sync/prisma']).toEqual(expect.arrayContaining(['PrismaBackend', 'migrate']));
   expect(names['chord-sync/testing']).toEqual(expect.arrayContaining(['runBackendConformance', 'runEngineConformance']));
+  expect(names['chord-sync/http']).toEqual(expect.arrayContaining(['createSyncHandler', 'toNodeHandler']));
+  expect(names['chord-sync/client']).toEqual(expect.arrayContaining(['ChordClient']));
 });
 
 test('every entry point names built JavaScript and type declarations that exist', async () => {
   await ensureBuilt();
   const entries = Object.entries(pkg.exports).filter(([key]) => key !== './package.json');
-  expect(entries.map(([key]) => key).sort()).toEqual(['.', './prisma', './testing']);
+  expect(entries.map(([key]) => key).sort()).toEqual(['.', './client', './http', './prisma', './testing']);
   for (const [key, target] of entries) {
     expect(typeof target, key).toBe('object');
     const { types, import: js } = target as { types?: string; import?: string };

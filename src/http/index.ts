@@ -1,0 +1,16 @@
+/**
+ * `chord-sync/http`: the sync route as a Web-standard handler (JSON sync and an SSE stream of
+ * `watch`), and its adapter for `node:http`.
+ */
+export {
+  createSyncHandler,
+  DEFAULT_BASE_PATH,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_STREAMS,
+} from './sync-handler.js';
+export type { SyncHandler, SyncHandlerOptions, SyncErrorCode, SyncErrorBody } from './sync-handler.js';
+export type { SyncSource } from './sync-source.js';
+export type { LiveUpdate } from '../live/index.js';
+export { toNodeHandler } from './node-handler.js';
+export type { NodeRequestListener } from './node-handler.js';
+export { MAX_EPOCH_LENGTH } from './request.js';

@@ -1,0 +1,267 @@
+import { ChordError, type ChordErrorCode, ValidationError } from '../errors.js';
+import { describe } from '../validation.js';
+import type { LiveUpdate } from '../live/index.js';
+import type { SyncSource } from './sync-source.js';
+import { type SyncRequest, parseSyncRequest } from './request.js';
+import { encodeComment, encodeUpdate } from './sse.js';
+
+/** Where the sync route lives unless `basePath` says otherwise. */
+export const DEFAULT_BASE_PATH = '/contexts';
+/** Interval of the SSE comment lines that keep an idle stream open, in ms. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+/** Open SSE streams one handler serves at most; the next one is answered 503. */
+export const DEFAULT_MAX_STREAMS = 10_000;
+
+/** A Web-standard request handler (Hono, Next.js route handlers, Bun, Deno, or node:http through {@link toNodeHandler}). */
+export type SyncHandler = (request: Request) => Promise<Response>;
+
+/** Options of {@link createSyncHandler}. */
+export interface SyncHandlerOptions {
+  /** Path prefix of the route: `{basePath}/{encodeURIComponent(contextId)}`. Default `'/contexts'`; `''` for ids at the root. */
+  readonly basePath?: string;
+  /**
+   * Whether `request` may read `contextId`; `false` answers 403. Called only for well-formed
+   * requests, before anything is read. Default: every request is allowed.
+   */
+  readonly authorize?: (request: Request, contextId: string) => boolean | Promise<boolean>;
+  /** Interval of the comment lines sent on an idle SSE stream, in ms. Default 15 000. */
+  readonly heartbeatMs?: number;
+  /** Open SSE streams this handler serves at once; past it a stream request is answered 503. Default 10 000. */
+  readonly maxStreams?: number;
+  /**
+   * Receives errors that are not the client's fault (a bug, a failing `authorize`, a stream whose
+   * `watch` failed); the client gets a 500 or a closed stream it reconnects. Default: `console.error`.
+   */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The `code` of an error body: a {@link ChordErrorCode}, or one of the HTTP-only refusals. */
+export type SyncErrorCode = ChordErrorCode | 'forbidden' | 'method_not_allowed' | 'internal';
+
+/** The body of every answer that is not 200: `{ error: { code, message } }`. */
+export interface SyncErrorBody {
+  readonly error: { readonly code: SyncErrorCode; readonly message: string };
+}
+
+const OPTION_KEYS = new Set(['basePath', 'authorize', 'heartbeatMs', 'maxStreams', 'onError']);
+
+const STATUS_OF_CODE: Record<ChordErrorCode, number> = {
+  invalid_argument: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  timeout: 503,
+  misconfigured: 500,
+  statement_failed: 500,
+  corrupt_data: 500,
+  callback_failed: 502,
+};
+
+interface ResolvedOptions {
+  readonly basePath: string;
+  readonly authorize: NonNullable<SyncHandlerOptions['authorize']>;
+  readonly heartbeatMs: number;
+  readonly maxStreams: number;
+  readonly onError: (error: unknown) => void;
+}
+
+function positiveInteger(value: unknown, argument: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new ValidationError(argument, `must be an integer ≥ 1, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new ValidationError(`options.${key}`, `is not a sync handler option (known: ${[...OPTION_KEYS].join(', ')})`);
+  }
+  const basePath = options.basePath ?? DEFAULT_BASE_PATH;
+  if (typeof basePath !== 'string' || (basePath !== '' && (!basePath.startsWith('/') || basePath.endsWith('/')))) {
+    throw new ValidationError('options.basePath', `must be '' or a path that starts with '/' and does not end with '/', got ${describe(basePath)}`);
+  }
+  for (const key of ['authorize', 'onError'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') {
+      throw new ValidationError(`options.${key}`, `must be a function, got ${describe(options[key])}`);
+    }
+  }
+  return {
+    basePath,
+    authorize: options.authorize ?? (() => true),
+    heartbeatMs: positiveInteger(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'options.heartbeatMs'),
+    maxStreams: positiveInteger(options.maxStreams ?? DEFAULT_MAX_STREAMS, 'options.maxStreams'),
+    onError: options.onError ?? ((error) => console.error('chord-sync http:', error)),
+  };
+}
+
+function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+function errorResponse(status: number, code: SyncErrorCode, message: string, headers?: Record<string, string>): Response {
+  const body: SyncErrorBody = { error: { code, message } };
+  return jsonResponse(status, body, headers);
+}
+
+/**
+ * The sync route of api.md "Live sync", as a Web-standard handler:
+ *
+ * - `GET {basePath}/{encodeURIComponent(id)}?version=V&epoch=E` → 200 with the `SyncResult` as
+ *   JSON (what `chord.syncContext(id, V, { epoch: E })` answers);
+ * - the same with `Accept: text/event-stream` → 200 and a Server-Sent Events stream of
+ *   `chord.watch(id, …)`: `event:` the update's kind, `id:` `<epoch>:<version>` (none for
+ *   `deleted`), `data:` the update as JSON, and a comment line every `heartbeatMs` while idle.
+ *   `Last-Event-ID` (what a reconnecting client sends) wins over the query. The stream takes an
+ *   update from `watch` only when the connection has taken the previous one, so a slow reader has
+ *   at most one update waiting and `watch` merges the rest into it.
+ *
+ * Answers with a JSON body `{ error: { code, message } }`: 400 `invalid_argument` (bad id,
+ * version, epoch, `Last-Event-ID` or an unknown query parameter; nothing else is done), 403
+ * `forbidden` (`authorize` said no), 404 `not_found` (unknown id for the JSON route; a path outside
+ * `basePath`), 405 `method_not_allowed` (not GET), 503 `unavailable` (`maxStreams` streams open, or
+ * the backend is unreachable), 500 `internal` (anything else; given to `onError`).
+ *
+ * @throws ValidationError when an option is not acceptable.
+ */
+export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOptions): SyncHandler {
+  const config = resolveOptions(options);
+  let openStreams = 0;
+
+  return async function handleSync(request: Request): Promise<Response> {
+    let slotTaken = false;
+    try {
+      if (request.method !== 'GET') {
+        return errorResponse(405, 'method_not_allowed', `method ${request.method} is not allowed on the sync route; use GET`, { allow: 'GET' });
+      }
+      const parsed = parseSyncRequest(request, config.basePath);
+      if (parsed.stream) {
+        if (openStreams >= config.maxStreams) {
+          return errorResponse(503, 'unavailable', `too many open streams (maxStreams ${config.maxStreams}); retry later`, { 'retry-after': '5' });
+        }
+        // Taken before `authorize` awaits, so concurrent requests cannot all pass the check at once.
+        openStreams++;
+        slotTaken = true;
+      }
+      if ((await config.authorize(request, parsed.contextId)) !== true) {
+        return errorResponse(403, 'forbidden', `not allowed to read context ${JSON.stringify(parsed.contextId)}`);
+      }
+      if (!parsed.stream) {
+        const result = await chord.syncContext(parsed.contextId, parsed.version, parsed.epoch === undefined ? undefined : { epoch: parsed.epoch });
+        return jsonResponse(200, result);
+      }
+      slotTaken = false; // the stream gives the slot back when it ends
+      return streamResponse(chord, request, parsed, config, () => openStreams--);
+    } catch (error) {
+      if (error instanceof ChordError) {
+        const status = STATUS_OF_CODE[error.code] ?? 500;
+        if (status < 500 || error.code === 'unavailable' || error.code === 'timeout') return errorResponse(status, error.code, error.message);
+        // The server's own fault: the details (table names, stored data) are for its operator, not the client.
+        config.onError(error);
+        return errorResponse(status, error.code, `the server failed to answer (${error.code})`);
+      }
+      config.onError(error);
+      return errorResponse(500, 'internal', 'internal error while serving the sync route');
+    } finally {
+      if (slotTaken) openStreams--;
+    }
+  };
+}
+
+const HEARTBEAT = Symbol('heartbeat');
+const ABORTED = Symbol('aborted');
+
+function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Response {
+  const abort = new AbortController();
+  const onRequestAbort = (): void => abort.abort();
+  if (request.signal.aborted) abort.abort();
+  else request.signal.addEventListener('abort', onRequestAbort, { once: true });
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    if (abort.signal.aborted) resolve(ABORTED);
+    else abort.signal.addEventListener('abort', () => resolve(ABORTED), { once: true });
+  });
+
+  const updates = chord.watch(parsed.contextId, {
+    version: parsed.version,
+    ...(parsed.epoch === undefined ? {} : { epoch: parsed.epoch }),
+    signal: abort.signal,
+  });
+  let pending: Promise<IteratorResult<LiveUpdate>> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    request.signal.removeEventListener('abort', onRequestAbort);
+    abort.abort();
+    // The watch ends on the abort; return() also ends an iterator that ignores signals.
+    updates.return?.().catch(() => {});
+    release();
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        // Headers and a first byte at once: a client knows the stream is open before any change.
+        controller.enqueue(encodeComment('connected'));
+      },
+      // highWaterMark 0: called only while a reader waits, so an update is taken from `watch`
+      // only when the connection can take it; meanwhile `watch` merges changes into one.
+      async pull(controller) {
+        if (pending === undefined) {
+          pending = updates.next();
+          // Raced below; if the abort wins, a later rejection of this one is of no interest.
+          pending.catch(() => {});
+        }
+        const tick = new Promise<typeof HEARTBEAT>((resolve) => {
+          timer = setTimeout(resolve, config.heartbeatMs, HEARTBEAT);
+        });
+        let next: IteratorResult<LiveUpdate> | typeof HEARTBEAT | typeof ABORTED;
+        try {
+          next = await Promise.race([pending, tick, aborted]);
+        } catch (error) {
+          if (!finished) {
+            if (!abort.signal.aborted) config.onError(error);
+            finish();
+            controller.close();
+          }
+          return;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (finished) return;
+        if (next === HEARTBEAT) {
+          controller.enqueue(encodeComment('heartbeat'));
+          return;
+        }
+        pending = undefined;
+        if (next === ABORTED || next.done === true) {
+          finish();
+          controller.close();
+          return;
+        }
+        controller.enqueue(encodeUpdate(next.value));
+      },
+      cancel() {
+        finish();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, {
+    status: 200,
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      // nginx and some other proxies buffer responses unless told not to.
+      'x-accel-buffering': 'no',
+    },
+  });
+}
