@@ -1,47 +1,67 @@
 /*
  * The delta format.
  *
- * A delta is a tree of *nodes*, one per object level of the context it changes. A node is a JSON
- * object whose only keys are these four tags, each optional and omitted when empty:
+ * A delta is a tree of *nodes*: object nodes for objects of the context, array nodes for arrays.
+ * The delta itself is the object node of the context's root. An object node is a JSON object whose
+ * only keys are these tags, each optional and omitted when empty:
  *
  *   "s": { key: newValue }   set: the key takes this value (added, or replaced whole)
  *   "o": { key: oldValue }   old: for a key in "s" that existed before, its previous value
  *                            (a key in "s" but not in "o" was absent: it is *added*)
  *   "d": { key: oldValue }   deleted: the key is removed; its previous value is kept
- *   "c": { key: node }       children: the key held an object before and after, and changed inside
+ *   "c": { key: objectNode } the key held an object before and after, and changed inside
+ *   "a": { key: arrayNode }  the key held an array before and after, and changed inside
  *
- * A key appears in at most one of "s", "d", "c"; the keys of "o" are a subset of those of "s".
- * User keys only ever appear as keys of these four maps, never beside the tags, so no context can
- * be mistaken for a change (keys named "s", "action", "__proto__" and "" included). Values are
- * stored whole: arrays, scalars, null, and objects that replace a non-object (or are added) are in
- * "s"; only an object that stays an object is descended into with "c". An added empty map is
- * `{"s": {"key": {}}}`, a real change. The empty delta is `{}`.
+ * An array node has these tags, every index being one of the *old* array, as a decimal string
+ * for "c" and "a" (e.g. "17"):
  *
- * Example: `{status: "online", metadata: {theme: "light"}}` → `{status: "online", metadata:
- * {theme: "dark"}, tags: []}` is `{"s": {"tags": []}, "c": {"metadata": {"s": {"theme": "dark"},
- * "o": {"theme": "light"}}}}`.
+ *   "c": { index: objectNode }  the item was an object before and after, and changed inside
+ *   "a": { index: arrayNode }   the item was an array before and after, and changed inside
+ *   "p": [[index, removed, inserted], …]  splices, in order, apart: the old items from `index`
+ *                               on, `removed` (their old values), are replaced by the items
+ *                               `inserted` (an insert removes nothing, a removal inserts nothing)
+ *
+ * A key appears in at most one of "s", "d", "c", "a"; the keys of "o" are a subset of those of
+ * "s"; an item changed inside is never one a splice removes. User keys only ever appear as keys
+ * of these maps, never beside the tags, so no context can be mistaken for a change (keys named
+ * "s", "action", "__proto__" and "" included). An added empty map is `{"s": {"key": {}}}`, a real
+ * change. The empty delta is `{}`.
+ *
+ * Example: `{status: "online", metadata: {theme: "light"}, tags: ["a", "b"]}` → `{status:
+ * "online", metadata: {theme: "dark"}, tags: ["a", "c", "b"]}` is `{"c": {"metadata": {"s":
+ * {"theme": "dark"}, "o": {"theme": "light"}}}, "a": {"tags": {"p": [[1, [], ["c"]]]}}}`.
  *
  * Because every change keeps the value it replaced, a delta can be undone; merging relies on that
- * to recover, for a key changed inside and then replaced, its value before the first change.
+ * to recover, for a key changed inside and then replaced, its value before the first change, and
+ * formatDelta on it to report old values. A *wire* delta (toWireDelta) is what a client needs to
+ * apply it and no more: the root has `"w": 1`; there is no "o"; "d" is the list of removed keys;
+ * a splice has the count of items it removes instead of their values; and an object node may
+ * have "t": { "/json/pointer": objectNode }, a chain of single changes inside objects and arrays
+ * written as one RFC 6901 pointer (each segment an object key, or an index of the array there).
  */
 
 import { ValidationError } from '../errors.js';
 import type { Delta, Json, JsonObject } from '../types.js';
-import { describe, validateContextId, validateJson, validateVersion } from '../validation.js';
-import { hasOwn, isPlainObject, jsonEqual, setOwn, wrapAtPath } from './json.js';
+import { describe, validateContextId, validateVersion } from '../validation.js';
+import { applyObject } from './apply.js';
+import { diffObject } from './diff.js';
+import { hasOwn, isPlainObject, jsonEqual, put } from './json.js';
+import { fromMergeNode, mergeInto, newMergeNode } from './merge.js';
+import { type ArrayNode, type ObjectNode, type Splice, encodePointer, parseIndex, removedCount } from './node.js';
+import { WIRE_MARK, parseDelta } from './parse.js';
 
-/**
- * Deepest object nesting a delta may describe (context levels, plus the nesting of the values it
- * holds). Deeper input is refused with `ValidationError` rather than risking the call stack.
- */
-export const MAX_DELTA_DEPTH = 1000;
+export { MAX_DELTA_DEPTH } from './diff.js';
 
-/** What happened to one key, in a {@link FormattedDelta}. */
+/** What happened to one key or array item, in a {@link FormattedDelta}. */
 export type ChangeAction = 'added' | 'modified' | 'removed';
 
-/** One changed key of a {@link FormattedDelta}. */
+/** One changed key (or array item) of a {@link FormattedDelta}. */
 export interface FormattedChange {
-  /** The full key path from the root of the context, e.g. `['user', 'settings', 'theme']`. */
+  /**
+   * The full path from the root of the context, e.g. `['user', 'settings', 'theme']`; array items
+   * as decimal strings (`['items', '3', 'done']`), numbered as in the array once the changes
+   * listed before have been made.
+   */
   readonly path: string[];
   readonly action: ChangeAction;
   /** The new value; present for `added` and `modified`. */
@@ -57,163 +77,18 @@ export interface FormattedDelta {
   readonly changes: FormattedChange[];
 }
 
-// A node once validated. The maps are the user's objects: read them only through own keys.
-interface Node {
-  readonly s?: JsonObject;
-  readonly o?: JsonObject;
-  readonly d?: JsonObject;
-  readonly c?: { readonly [key: string]: Node };
-}
-
-const TAGS = new Set(['s', 'o', 'd', 'c']);
-
-function where(path: readonly string[]): string {
-  return path.length === 0 ? 'at the top level' : `at key path ${JSON.stringify(path)}`;
-}
-
-// Validates one tag map and its values in a single validateJson pass (which also checks the keys
-// for characters storage can't keep), reporting the error under `argument` with its location.
-function validateMap(
-  map: unknown,
-  tag: string,
-  argument: string,
-  path: readonly string[],
-  depth: number,
-): asserts map is JsonObject {
-  if (!isPlainObject(map)) {
-    throw new ValidationError(argument, `${where(path)}: "${tag}" must be an object, got ${describe(map)}`);
-  }
-  try {
-    validateJson(map, tag, Math.max(1, MAX_DELTA_DEPTH - depth));
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    throw new ValidationError(argument, `${where(path)}: ${error.message.replace(/^invalid /, '')}`, { cause: error });
-  }
-}
-
-function validateNode(raw: unknown, argument: string, path: string[], depth: number): Node {
-  if (!isPlainObject(raw)) {
-    throw new ValidationError(argument, `${where(path)}: a delta node must be an object, got ${describe(raw)}`);
-  }
-  if (depth >= MAX_DELTA_DEPTH) {
-    throw new ValidationError(argument, `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH}`);
-  }
-  for (const key of Object.keys(raw)) {
-    if (!TAGS.has(key)) {
-      throw new ValidationError(argument, `${where(path)}: unknown key ${JSON.stringify(key)} (a delta node has only "s", "o", "d", "c")`);
-    }
-  }
-  const { s, o, d, c }: { s?: unknown; o?: unknown; d?: unknown; c?: unknown } = raw;
-  if (s !== undefined) validateMap(s, 's', argument, path, depth);
-  if (o !== undefined) {
-    validateMap(o, 'o', argument, path, depth);
-    for (const key of Object.keys(o)) {
-      if (s === undefined || !hasOwn(s, key)) {
-        throw new ValidationError(argument, `${where(path)}: "o" has ${JSON.stringify(key)}, which is not in "s"`);
-      }
-    }
-  }
-  if (d !== undefined) {
-    validateMap(d, 'd', argument, path, depth);
-    for (const key of Object.keys(d)) {
-      if (s !== undefined && hasOwn(s, key)) {
-        throw new ValidationError(argument, `${where(path)}: ${JSON.stringify(key)} is both set and deleted`);
-      }
-    }
-  }
-  if (c !== undefined) {
-    if (!isPlainObject(c)) {
-      throw new ValidationError(argument, `${where(path)}: "c" must be an object, got ${describe(c)}`);
-    }
-    for (const key of Object.keys(c)) {
-      if ((s !== undefined && hasOwn(s, key)) || (d !== undefined && hasOwn(d, key))) {
-        throw new ValidationError(argument, `${where(path)}: ${JSON.stringify(key)} is both changed inside and set or deleted`);
-      }
-      path.push(key);
-      validateNode(c[key], argument, path, depth + 1);
-      path.pop();
-    }
-    // Child keys are user keys too: check their characters the way validateJson checks any key.
-    validateMap(Object.fromEntries(Object.keys(c).map((key) => [key, null])), 'c', argument, path, depth);
-  }
-  return raw as Node;
-}
-
-function parseDelta(delta: unknown, argument: string): Node {
-  return validateNode(delta, argument, [], 0);
-}
-
-function isEmptyNode(node: Node): boolean {
-  if (node.s !== undefined && Object.keys(node.s).length > 0) return false;
-  if (node.d !== undefined && Object.keys(node.d).length > 0) return false;
-  if (node.c !== undefined) {
-    for (const key of Object.keys(node.c)) if (!isEmptyNode(node.c[key] as Node)) return false;
-  }
-  return true;
-}
+const CHECKED = { check: true };
+const TRUSTED = { check: false };
 
 // ---------------------------------------------------------------------------------------------
 // calculateDelta
 
-// A value about to go into a delta: it must be JSON, since the delta is stored as JSON. Only
-// changed values are checked (the contexts themselves are validated by whoever stores them), so
-// the cost follows the size of the change, not of the context.
-function checkDeltaValue(value: unknown, argument: string, path: string[], key: string): Json {
-  try {
-    validateJson(value, argument, MAX_DELTA_DEPTH);
-  } catch (error) {
-    if (!(error instanceof ValidationError)) throw error;
-    // Rerun on a wrapper only now, to name the exact path (`newContext.a.b`) without building
-    // path strings on the hot path.
-    validateJson(wrapAtPath([...path, key], value), argument, MAX_DELTA_DEPTH);
-    throw error;
-  }
-  return value as Json;
-}
-
-function diff(a: JsonObject, b: JsonObject, path: string[]): Node | undefined {
-  let s: [string, Json][] | undefined;
-  let o: [string, Json][] | undefined;
-  let d: [string, Json][] | undefined;
-  let c: [string, Node][] | undefined;
-  if (path.length >= MAX_DELTA_DEPTH) {
-    throw new ValidationError('newContext', `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH}`);
-  }
-  for (const key of Object.keys(a)) {
-    const before = a[key];
-    if (!hasOwn(b, key)) {
-      (d ??= []).push([key, checkDeltaValue(before, 'oldContext', path, key)]);
-      continue;
-    }
-    const after = b[key];
-    if (before === after) continue; // shared subtree (structural sharing): nothing to compare
-    if (isPlainObject(before) && isPlainObject(after)) {
-      path.push(key);
-      const child = diff(before, after, path);
-      path.pop();
-      if (child !== undefined) (c ??= []).push([key, child]);
-    } else if (!jsonEqual(before, after)) {
-      (s ??= []).push([key, checkDeltaValue(after, 'newContext', path, key)]);
-      (o ??= []).push([key, checkDeltaValue(before, 'oldContext', path, key)]);
-    }
-  }
-  for (const key of Object.keys(b)) {
-    if (!hasOwn(a, key)) (s ??= []).push([key, checkDeltaValue(b[key], 'newContext', path, key)]);
-  }
-  if (s === undefined && d === undefined && c === undefined) return undefined;
-  const node: { s?: JsonObject; o?: JsonObject; d?: JsonObject; c?: Record<string, Node> } = {};
-  if (s !== undefined) node.s = Object.fromEntries(s);
-  if (o !== undefined) node.o = Object.fromEntries(o);
-  if (d !== undefined) node.d = Object.fromEntries(d);
-  if (c !== undefined) node.c = Object.fromEntries(c);
-  return node;
-}
-
 /**
  * The delta that takes `oldContext` to `newContext`: `applyDelta(oldContext, delta)` deep-equals
- * `newContext`. Objects are compared key by key at every depth; arrays and scalars are compared as
- * whole values (deep JSON equality, key order ignored) and replaced whole. Equal contexts give the
- * empty delta (see {@link isEmptyDelta}).
+ * `newContext`. Objects are compared key by key at every depth; arrays item by item (equal ends
+ * skipped, then the fewest inserts and removals, items at the same place compared inside), so a
+ * change to one item of a long array is a change to that item only. Scalars, and values that
+ * change type, are replaced whole. Equal contexts give the empty delta (see {@link isEmptyDelta}).
  *
  * Subtrees that are the same reference in both contexts are skipped without being read, which
  * makes a diff after a structurally shared update cost only the changed path. Every value that
@@ -227,221 +102,61 @@ export function calculateDelta(oldContext: JsonObject, newContext: JsonObject): 
   if (!isPlainObject(newContext)) {
     throw new ValidationError('newContext', `must be a JSON object, got ${describe(newContext)}`);
   }
-  return (diff(oldContext, newContext, []) ?? {}) as Delta;
+  return (diffObject(oldContext, newContext, [], CHECKED) ?? {}) as Delta;
+}
+
+/**
+ * For the engine, on two contexts it has validated itself: {@link calculateDelta} without checking
+ * the values it puts in the delta.
+ */
+export function calculateTrustedDelta(oldContext: JsonObject, newContext: JsonObject): Delta {
+  return (diffObject(oldContext, newContext, [], TRUSTED) ?? {}) as Delta;
 }
 
 // ---------------------------------------------------------------------------------------------
 // applyDelta
 
-// Copies only the objects on changed paths; everything else is shared with `target`.
-function applyNode(target: unknown, node: Node, argument: string, path: string[]): JsonObject {
-  if (!isPlainObject(target)) {
-    throw new ValidationError(
-      argument,
-      `${where(path)}: changes inside an object, but the context has ${describe(target)} there`,
-    );
-  }
-  if (node.s === undefined && node.d === undefined && node.c === undefined) return target;
-  const out: JsonObject = { ...target };
-  if (node.s !== undefined) {
-    for (const key of Object.keys(node.s)) setOwn(out, key, node.s[key]);
-  }
-  if (node.d !== undefined) {
-    for (const key of Object.keys(node.d)) if (hasOwn(out, key)) delete out[key];
-  }
-  if (node.c !== undefined) {
-    for (const key of Object.keys(node.c)) {
-      path.push(key);
-      if (!hasOwn(out, key)) {
-        throw new ValidationError(argument, `${where(path)}: changes inside a key the context does not have`);
-      }
-      setOwn(out, key, applyNode(out[key], node.c[key] as Node, argument, path));
-      path.pop();
-    }
-  }
-  return out;
-}
-
 /**
- * The context after `delta`: what a client runs on the context it holds. Pure: `context` and
- * `delta` are never modified. The result shares every unchanged subtree with `context` and the new
- * values with `delta`, so treat all three as immutable.
+ * The context after `delta`: what a client runs on the context it holds. Takes a delta as stored
+ * (from calculateDelta or mergeDeltas) or as sent (from {@link toWireDelta}); both give the same
+ * context. Pure: `context` and `delta` are never modified. The result shares every unchanged
+ * subtree with `context` and the new values with `delta`, so treat all three as immutable.
  *
  * Lenient where the outcome is unambiguous (deleting a key that is already gone; setting a key
  * regardless of its current value) and strict where it is not: a malformed delta, or changes
- * inside a key that is missing or not an object in `context`, throw `ValidationError` naming
- * `delta`. Only the parts of `context` the delta touches are inspected.
+ * inside a key that is missing or not an object (or array) in `context`, or past the end of an
+ * array, throw `ValidationError` naming `delta`. Only the parts of `context` the delta touches are
+ * inspected.
  */
 export function applyDelta(context: JsonObject, delta: Delta): JsonObject {
   if (!isPlainObject(context)) {
     throw new ValidationError('context', `must be a JSON object, got ${describe(context)}`);
   }
-  const node = parseDelta(delta, 'delta');
-  return applyNode(context, node, 'delta', []);
+  const { node } = parseDelta(delta, 'delta', 'any');
+  return applyObject(context, node, 'delta', []);
+}
+
+/**
+ * For the engine, on a delta it made or stored itself (full or wire): {@link applyDelta} without
+ * validating the delta's shape and values first. A delta that does not fit `context` still throws
+ * `ValidationError`.
+ */
+export function applyTrustedDelta(context: JsonObject, delta: Delta): JsonObject {
+  return applyObject(context, delta as ObjectNode, 'delta', []);
 }
 
 // ---------------------------------------------------------------------------------------------
 // mergeDeltas
-
-// The merge accumulator: mutable, and owned by the merge (never the caller's objects), so it can
-// be updated in place. Maps keep any key safe.
-interface MergeNode {
-  readonly s: Map<string, Json>;
-  readonly o: Map<string, Json>;
-  readonly d: Map<string, Json>;
-  readonly c: Map<string, MergeNode>;
-}
-
-function newMergeNode(): MergeNode {
-  return { s: new Map(), o: new Map(), d: new Map(), c: new Map() };
-}
-
-function toMergeNode(node: Node): MergeNode {
-  const m = newMergeNode();
-  if (node.s !== undefined) for (const key of Object.keys(node.s)) m.s.set(key, node.s[key] as Json);
-  if (node.o !== undefined) for (const key of Object.keys(node.o)) m.o.set(key, node.o[key] as Json);
-  if (node.d !== undefined) for (const key of Object.keys(node.d)) m.d.set(key, node.d[key] as Json);
-  if (node.c !== undefined) for (const key of Object.keys(node.c)) m.c.set(key, toMergeNode(node.c[key] as Node));
-  return m;
-}
-
-function isEmptyMergeNode(m: MergeNode): boolean {
-  if (m.s.size > 0 || m.d.size > 0) return false;
-  for (const child of m.c.values()) if (!isEmptyMergeNode(child)) return false;
-  return true;
-}
-
-function fromMergeNode(m: MergeNode): Delta {
-  const out: Delta = {};
-  if (m.s.size > 0) out.s = Object.fromEntries(m.s);
-  if (m.o.size > 0) out.o = Object.fromEntries(m.o);
-  if (m.d.size > 0) out.d = Object.fromEntries(m.d);
-  const children: [string, Delta][] = [];
-  for (const [key, child] of m.c) if (!isEmptyMergeNode(child)) children.push([key, fromMergeNode(child)]);
-  if (children.length > 0) out.c = Object.fromEntries(children);
-  return out;
-}
-
-// The value before `m` was applied, given the value after it: every change keeps what it replaced.
-function unapply(m: MergeNode, after: Json, argument: string, path: string[]): Json {
-  if (!isPlainObject(after)) {
-    throw new ValidationError(
-      argument,
-      `${where(path)}: records ${describe(after)} as the old value, but an earlier delta changed inside an object there`,
-    );
-  }
-  const out: JsonObject = { ...after };
-  for (const key of m.s.keys()) {
-    if (m.o.has(key)) setOwn(out, key, m.o.get(key));
-    else if (hasOwn(out, key)) delete out[key];
-  }
-  for (const [key, old] of m.d) setOwn(out, key, old);
-  for (const [key, child] of m.c) {
-    path.push(key);
-    if (!hasOwn(out, key)) {
-      throw new ValidationError(argument, `${where(path)}: missing from the old value, but an earlier delta changed inside it`);
-    }
-    setOwn(out, key, unapply(child, out[key] as Json, argument, path));
-    path.pop();
-  }
-  return out;
-}
-
-const ABSENT: unique symbol = Symbol('absent');
-
-// Records in `acc` that `key` went from `old` to `value` over the merged deltas, in the same form
-// calculateDelta would give (nothing if equal; changes inside if both are objects; else a set), so
-// that a merge is the delta from the first context to the last, however the history went.
-function setReplaced(acc: MergeNode, key: string, old: Json | typeof ABSENT, value: Json, path: string[]): void {
-  acc.s.delete(key);
-  acc.o.delete(key);
-  acc.c.delete(key);
-  if (old !== ABSENT && isPlainObject(old) && isPlainObject(value)) {
-    const inside = diff(old, value, path);
-    if (inside !== undefined) acc.c.set(key, toMergeNode(inside));
-    return;
-  }
-  if (old !== ABSENT && jsonEqual(old, value)) return;
-  acc.s.set(key, value);
-  if (old !== ABSENT) acc.o.set(key, old);
-}
-
-// Folds `next` (already validated) into `acc`, so that `acc` has the effect of the old `acc`
-// followed by `next`, keeping for each key the oldest old value and the newest new value.
-function mergeInto(acc: MergeNode, next: Node, argument: string, path: string[]): void {
-  if (next.s !== undefined) {
-    for (const key of Object.keys(next.s)) {
-      const value = next.s[key] as Json;
-      const nextOld: Json | typeof ABSENT = next.o !== undefined && hasOwn(next.o, key) ? (next.o[key] as Json) : ABSENT;
-      let old: Json | typeof ABSENT;
-      if (acc.s.has(key)) {
-        old = acc.o.has(key) ? (acc.o.get(key) as Json) : ABSENT;
-      } else if (acc.d.has(key)) {
-        old = acc.d.get(key) as Json;
-      } else if (acc.c.has(key)) {
-        path.push(key);
-        if (nextOld === ABSENT) {
-          throw new ValidationError(argument, `${where(path)}: set as a new key, but an earlier delta changed inside it`);
-        }
-        old = unapply(acc.c.get(key) as MergeNode, nextOld, argument, path);
-        path.pop();
-      } else {
-        old = nextOld;
-      }
-      acc.d.delete(key);
-      acc.c.delete(key);
-      path.push(key);
-      setReplaced(acc, key, old, value, path);
-      path.pop();
-    }
-  }
-  if (next.d !== undefined) {
-    for (const key of Object.keys(next.d)) {
-      if (acc.s.has(key)) {
-        // Added then removed: nothing happened. Modified then removed: removed, with the first old.
-        if (acc.o.has(key)) acc.d.set(key, acc.o.get(key) as Json);
-        acc.s.delete(key);
-        acc.o.delete(key);
-      } else if (acc.d.has(key)) {
-        // Removed twice: the first removal holds the real old value.
-      } else if (acc.c.has(key)) {
-        path.push(key);
-        acc.d.set(key, unapply(acc.c.get(key) as MergeNode, next.d[key] as Json, argument, path));
-        path.pop();
-        acc.c.delete(key);
-      } else {
-        acc.d.set(key, next.d[key] as Json);
-      }
-    }
-  }
-  if (next.c !== undefined) {
-    for (const key of Object.keys(next.c)) {
-      const child = next.c[key] as Node;
-      path.push(key);
-      if (acc.s.has(key)) {
-        const old = acc.o.has(key) ? (acc.o.get(key) as Json) : ABSENT;
-        setReplaced(acc, key, old, applyNode(acc.s.get(key), child, argument, path), path);
-      } else if (acc.d.has(key)) {
-        throw new ValidationError(argument, `${where(path)}: changes inside a key that an earlier delta removed`);
-      } else {
-        const existing = acc.c.get(key);
-        if (existing === undefined) {
-          acc.c.set(key, toMergeNode(child));
-        } else {
-          mergeInto(existing, child, argument, path);
-          if (isEmptyMergeNode(existing)) acc.c.delete(key);
-        }
-      }
-      path.pop();
-    }
-  }
-}
 
 /**
  * One delta with the effect of all of `deltas`, applied in order: applying the result equals
  * applying each delta in turn. For every changed key the result keeps the old value from the
  * earliest delta and the new value from the latest; a key that ends as it started (added then
  * removed, changed and changed back) is left out. `mergeDeltas([])` is the empty delta.
+ *
+ * Takes stored deltas only: a wire delta ({@link toWireDelta}) has no old values, without which a
+ * merge cannot tell a change from an addition, so it is refused with `ValidationError`. Merge the
+ * stored deltas, then make the merge a wire delta.
  *
  * Throws `ValidationError` naming `deltas[i]` when a delta is malformed or cannot follow the ones
  * before it (e.g. changes inside a key an earlier delta removed).
@@ -453,24 +168,154 @@ export function mergeDeltas(deltas: readonly Delta[]): Delta {
   const acc = newMergeNode();
   for (let i = 0; i < deltas.length; i++) {
     const argument = `deltas[${i}]`;
-    mergeInto(acc, parseDelta(deltas[i], argument), argument, []);
+    mergeInto(acc, parseDelta(deltas[i], argument, 'full').node, argument, []);
   }
   return fromMergeNode(acc);
+}
+
+/** For the engine, on stored deltas it made itself: {@link mergeDeltas} without validating each. */
+export function mergeTrustedDeltas(deltas: readonly Delta[]): Delta {
+  if (deltas.length === 1) return deltas[0] as Delta;
+  const acc = newMergeNode();
+  for (let i = 0; i < deltas.length; i++) mergeInto(acc, deltas[i] as ObjectNode, `deltas[${i}]`, []);
+  return fromMergeNode(acc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// toWireDelta
+
+/**
+ * `delta` as a client needs it to apply it, and nothing more: old values (which stay in storage,
+ * for {@link formatDelta} and {@link mergeDeltas}) are dropped, and chains of single changes deep
+ * inside are written as one path. `applyDelta(context, toWireDelta(delta))` equals
+ * `applyDelta(context, delta)`. A wire delta is marked as one (`"w": 1`), so the functions that
+ * need old values refuse it rather than misread it; given a wire delta, returns it as it is.
+ * Throws `ValidationError` if `delta` is malformed.
+ */
+export function toWireDelta(delta: Delta): Delta {
+  const { node, wire } = parseDelta(delta, 'delta', 'any');
+  return wire ? delta : trustedWireDelta(node as Delta);
+}
+
+/** For the engine, on a stored delta it made itself: {@link toWireDelta} without validating it. */
+export function trustedWireDelta(delta: Delta): Delta {
+  if (hasOwn(delta, WIRE_MARK)) return delta;
+  const body = wireObject(delta as ObjectNode);
+  if (Object.keys(body).length === 0) return {};
+  const out: JsonObject = { [WIRE_MARK]: 1 };
+  for (const key of Object.keys(body)) out[key] = body[key] as Json;
+  return out;
+}
+
+// The single change below a node, if it has exactly one (changes inside one key or item, nothing
+// else): what a pointer chain can run through.
+function onlyChild(node: ObjectNode | ArrayNode, isArray: boolean): { key: string; node: ObjectNode | ArrayNode; isArray: boolean } | undefined {
+  const n = node as ObjectNode & ArrayNode;
+  if (n.s !== undefined || n.d !== undefined || n.p !== undefined || n.t !== undefined) return undefined;
+  if (!isArray && n.o !== undefined) return undefined;
+  const c = n.c === undefined ? [] : Object.keys(n.c);
+  const a = n.a === undefined ? [] : Object.keys(n.a);
+  if (c.length + a.length !== 1) return undefined;
+  if (c.length === 1) return { key: c[0] as string, node: (n.c as Record<string, ObjectNode>)[c[0] as string] as ObjectNode, isArray: false };
+  return { key: a[0] as string, node: (n.a as Record<string, ArrayNode>)[a[0] as string] as ArrayNode, isArray: true };
+}
+
+function wireObject(node: ObjectNode): JsonObject {
+  const out: JsonObject = {};
+  if (node.s !== undefined && Object.keys(node.s).length > 0) out.s = node.s;
+  if (node.d !== undefined) {
+    const keys = Array.isArray(node.d) ? [...(node.d as readonly string[])] : Object.keys(node.d);
+    if (keys.length > 0) out.d = keys;
+  }
+  let c: JsonObject | undefined;
+  let a: JsonObject | undefined;
+  let t: JsonObject | undefined;
+  for (const [map, isArray] of [[node.c, false], [node.a, true]] as const) {
+    if (map === undefined) continue;
+    for (const key of Object.keys(map)) {
+      const child = (map as Record<string, ObjectNode | ArrayNode>)[key] as ObjectNode | ArrayNode;
+      // Follow the chain down while there is one change only; it may end in an object node.
+      const segments = [key];
+      let end: ObjectNode | undefined = isArray ? undefined : (child as ObjectNode);
+      let endLength = isArray ? 0 : 1;
+      let here: { node: ObjectNode | ArrayNode; isArray: boolean } = { node: child, isArray };
+      for (let next = onlyChild(child, isArray); next !== undefined; next = onlyChild(here.node, here.isArray)) {
+        segments.push(next.key);
+        here = next;
+        if (!next.isArray) {
+          end = next.node as ObjectNode;
+          endLength = segments.length;
+        }
+      }
+      if (end !== undefined && endLength >= 2) {
+        put((t ??= {}), encodePointer(segments.slice(0, endLength)), wireObject(end));
+      } else if (isArray) {
+        const wired = wireArray(child as ArrayNode);
+        if (Object.keys(wired).length > 0) put((a ??= {}), key, wired);
+      } else {
+        const wired = wireObject(child as ObjectNode);
+        if (Object.keys(wired).length > 0) put((c ??= {}), key, wired);
+      }
+    }
+  }
+  if (node.t !== undefined) {
+    for (const pointer of Object.keys(node.t)) put((t ??= {}), pointer, wireObject(node.t[pointer] as ObjectNode));
+  }
+  if (c !== undefined) out.c = c;
+  if (a !== undefined) out.a = a;
+  if (t !== undefined) out.t = t;
+  return out;
+}
+
+function wireArray(node: ArrayNode): JsonObject {
+  const out: JsonObject = {};
+  if (node.c !== undefined) {
+    const c: JsonObject = {};
+    for (const key of Object.keys(node.c)) c[key] = wireObject(node.c[key] as ObjectNode);
+    if (Object.keys(c).length > 0) out.c = c;
+  }
+  if (node.a !== undefined) {
+    const a: JsonObject = {};
+    for (const key of Object.keys(node.a)) a[key] = wireArray(node.a[key] as ArrayNode);
+    if (Object.keys(a).length > 0) out.a = a;
+  }
+  if (node.p !== undefined && node.p.length > 0) {
+    out.p = node.p.map((splice): Json => [splice[0], removedCount(splice), splice[2] as Json[]]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
 // isEmptyDelta, formatDelta
 
-/** Whether `delta` changes nothing (the engine writes no version for it). Throws `ValidationError` if malformed. */
-export function isEmptyDelta(delta: Delta): boolean {
-  return isEmptyNode(parseDelta(delta, 'delta'));
+function isEmptyObjectNode(node: ObjectNode): boolean {
+  if (node.s !== undefined && Object.keys(node.s).length > 0) return false;
+  if (node.d !== undefined && (Array.isArray(node.d) ? node.d.length : Object.keys(node.d).length) > 0) return false;
+  for (const map of [node.c, node.t]) {
+    if (map === undefined) continue;
+    for (const key of Object.keys(map)) if (!isEmptyObjectNode(map[key] as ObjectNode)) return false;
+  }
+  if (node.a !== undefined) {
+    for (const key of Object.keys(node.a)) if (!isEmptyArrayNode(node.a[key] as ArrayNode)) return false;
+  }
+  return true;
 }
 
-function collectChanges(node: Node, path: string[], out: FormattedChange[]): void {
+function isEmptyArrayNode(node: ArrayNode): boolean {
+  if (node.p !== undefined && node.p.some((splice) => removedCount(splice) > 0 || splice[2].length > 0)) return false;
+  if (node.c !== undefined) for (const key of Object.keys(node.c)) if (!isEmptyObjectNode(node.c[key] as ObjectNode)) return false;
+  if (node.a !== undefined) for (const key of Object.keys(node.a)) if (!isEmptyArrayNode(node.a[key] as ArrayNode)) return false;
+  return true;
+}
+
+/** Whether `delta` (stored or wire) changes nothing (the engine writes no version for it). Throws `ValidationError` if malformed. */
+export function isEmptyDelta(delta: Delta): boolean {
+  return isEmptyObjectNode(parseDelta(delta, 'delta', 'any').node);
+}
+
+function collectObject(node: ObjectNode, path: string[], out: FormattedChange[]): void {
   const keys = new Set<string>();
-  if (node.s !== undefined) for (const key of Object.keys(node.s)) keys.add(key);
-  if (node.d !== undefined) for (const key of Object.keys(node.d)) keys.add(key);
-  if (node.c !== undefined) for (const key of Object.keys(node.c)) keys.add(key);
+  for (const map of [node.s, node.d, node.c, node.a]) if (map !== undefined) for (const key of Object.keys(map)) keys.add(key);
   // Sorted so the list reads the same whatever order the delta's maps were built in.
   for (const key of [...keys].sort()) {
     const keyPath = [...path, key];
@@ -482,19 +327,50 @@ function collectChanges(node: Node, path: string[], out: FormattedChange[]): voi
         out.push({ path: keyPath, action: 'added', value });
       }
     } else if (node.d !== undefined && hasOwn(node.d, key)) {
-      out.push({ path: keyPath, action: 'removed', oldValue: node.d[key] as Json });
+      out.push({ path: keyPath, action: 'removed', oldValue: (node.d as JsonObject)[key] as Json });
+    } else if (node.c !== undefined && hasOwn(node.c, key)) {
+      collectObject(node.c[key] as ObjectNode, keyPath, out);
     } else {
-      collectChanges((node.c as Record<string, Node>)[key] as Node, keyPath, out);
+      collectArray((node.a as Record<string, ArrayNode>)[key] as ArrayNode, keyPath, out);
     }
   }
 }
 
+// In old-index order; each path numbers the item as it is once the changes before it are made.
+function collectArray(node: ArrayNode, path: string[], out: FormattedChange[]): void {
+  const events: [number, number, Splice | ObjectNode | ArrayNode, boolean][] = [];
+  for (const splice of node.p ?? []) events.push([splice[0], 0, splice, false]);
+  if (node.c !== undefined) for (const key of Object.keys(node.c)) events.push([parseIndex(key), 1, node.c[key] as ObjectNode, false]);
+  if (node.a !== undefined) for (const key of Object.keys(node.a)) events.push([parseIndex(key), 1, node.a[key] as ArrayNode, true]);
+  events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let shift = 0;
+  for (const [index, kind, part, isArray] of events) {
+    if (kind === 1) {
+      const itemPath = [...path, String(index + shift)];
+      if (isArray) collectArray(part as ArrayNode, itemPath, out);
+      else collectObject(part as ObjectNode, itemPath, out);
+      continue;
+    }
+    const [, removed, inserted] = part as [number, readonly Json[], readonly Json[]];
+    const at = index + shift;
+    const paired = Math.min(removed.length, inserted.length);
+    for (let j = 0; j < paired; j++) {
+      if (jsonEqual(removed[j], inserted[j])) continue;
+      out.push({ path: [...path, String(at + j)], action: 'modified', value: inserted[j] as Json, oldValue: removed[j] as Json });
+    }
+    for (let j = paired; j < inserted.length; j++) out.push({ path: [...path, String(at + j)], action: 'added', value: inserted[j] as Json });
+    for (let j = paired; j < removed.length; j++) out.push({ path: [...path, String(at + paired)], action: 'removed', oldValue: removed[j] as Json });
+    shift += inserted.length - removed.length;
+  }
+}
+
 /**
- * `delta` as a flat list of changes, one per changed key, each with its full key path from the
- * root of the context (at every depth), sorted by path. A key replaced whole (including an object
- * that became a scalar or the reverse) is one `modified` change; changes inside an object that
- * stayed an object are listed key by key. Throws `ValidationError` if `delta`, `contextId` or
- * `version` is invalid.
+ * `delta` as a flat list of changes, each with its full path from the root of the context (at
+ * every depth, array items included), object keys sorted, array items in order. A key replaced
+ * whole (including an object that became a scalar or the reverse) is one `modified` change;
+ * changes inside an object or array that stayed one are listed key by key, item by item. Takes a
+ * stored delta (a wire delta has no old values to report). Throws `ValidationError` if `delta`,
+ * `contextId` or `version` is invalid.
  */
 export function formatDelta(delta: Delta, options: { contextId: string; version: number }): FormattedDelta {
   if (options === null || typeof options !== 'object') {
@@ -503,8 +379,8 @@ export function formatDelta(delta: Delta, options: { contextId: string; version:
   const { contextId, version } = options;
   validateContextId(contextId, 'contextId');
   validateVersion(version, 'version');
-  const node = parseDelta(delta, 'delta');
+  const { node } = parseDelta(delta, 'delta', 'full');
   const changes: FormattedChange[] = [];
-  collectChanges(node, [], changes);
+  collectObject(node, [], changes);
   return { contextId, version, changes };
 }

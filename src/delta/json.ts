@@ -57,3 +57,55 @@ export function wrapAtPath(path: readonly string[], value: unknown): unknown {
 }
 
 export type { Json, JsonObject };
+
+/** Whether a string can be stored as JSON text by every backend (no lone surrogate, no NUL). */
+function isStorableString(value: string): boolean {
+  return value.isWellFormed() && !value.includes('\u0000');
+}
+
+/**
+ * The fast yes/no twin of validation.ts's validateJson: the same rules (`depthLeft` objects deep at
+ * most), but no path strings and no cycle set, since a cycle also runs past any depth. Callers
+ * rerun validateJson only when this says no, to name the path of the bad value.
+ */
+export function isJsonValue(value: unknown, depthLeft: number): boolean {
+  switch (typeof value) {
+    case 'string':
+      return isStorableString(value);
+    case 'number':
+      return Number.isFinite(value);
+    case 'boolean':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depthLeft <= 0) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || !isJsonValue(value[i], depthLeft - 1)) return false;
+    }
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  if (Object.getOwnPropertySymbols(value).length > 0) return false;
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    if (!isStorableString(key) || !isJsonValue(object[key], depthLeft - 1)) return false;
+  }
+  return true;
+}
+
+/** Whether `key` may be a key of a stored object (the key rule of {@link isJsonValue}). */
+export function isStorableKey(key: string): boolean {
+  return isStorableString(key);
+}
+
+/** Sets `object[key]`, safely for any key: plain assignment except for `__proto__`. */
+export function put(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') setOwn(object, key, value);
+  else object[key] = value;
+}

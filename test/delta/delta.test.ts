@@ -101,7 +101,7 @@ describe('merging the sequences the reference gets wrong', () => {
       { path: ['u', 'gone'], action: 'removed', oldValue: true },
       { path: ['u', 'p', 'extra'], action: 'added', value: { deep: 2, more: null } },
       { path: ['u', 'p', 'name'], action: 'removed', oldValue: 'x' },
-      { path: ['u', 'p', 'tags'], action: 'modified', oldValue: ['a'], value: ['a', 'b'] },
+      { path: ['u', 'p', 'tags', '1'], action: 'added', value: 'b' },
     ]);
   });
 
@@ -127,10 +127,10 @@ describe('calculateDelta', () => {
     expect(applyDelta({ a: {} }, calculateDelta({ a: {} }, { a: { b: 1 } }))).toEqual({ a: { b: 1 } });
   });
 
-  test('arrays are compared and replaced whole, and equal arrays give no change', () => {
+  test('arrays are compared item by item, and equal arrays give no change', () => {
     expect(calculateDelta({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] })).toEqual({});
     const delta = calculateDelta({ a: [1, { b: 2 }] }, { a: [1, { b: 3 }] });
-    expect(changesOf(delta)).toEqual([{ path: ['a'], action: 'modified', oldValue: [1, { b: 2 }], value: [1, { b: 3 }] }]);
+    expect(changesOf(delta)).toEqual([{ path: ['a', '1', 'b'], action: 'modified', oldValue: 2, value: 3 }]);
   });
 
   test('null is a value: setting a key to null and from null are changes, unlike a missing key', () => {

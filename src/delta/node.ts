@@ -1,0 +1,70 @@
+// The shapes of a delta once validated (see the format description in delta.ts). The maps are the
+// caller's objects: read them only through own keys.
+
+import type { Json, JsonObject } from '../types.js';
+
+/** A change to one object: what `calculateDelta` gives at the top and for each object changed inside. */
+export interface ObjectNode {
+  readonly s?: JsonObject;
+  readonly o?: JsonObject;
+  /** Full: `{ key: oldValue }`. Wire: the removed keys. */
+  readonly d?: JsonObject | readonly string[];
+  readonly c?: { readonly [key: string]: ObjectNode };
+  readonly a?: { readonly [key: string]: ArrayNode };
+  /** Wire only: `{ "/json/pointer": node }`, a chain of single changes inside objects and arrays. */
+  readonly t?: { readonly [pointer: string]: ObjectNode };
+}
+
+/**
+ * `[index, removed, inserted]`: from the old array at `index`, the items `removed` (full: their
+ * old values; wire: how many) are replaced by `inserted`.
+ */
+export type Splice = readonly [number, readonly Json[] | number, readonly Json[]];
+
+/** A change to one array. Indexes (keys of "c" and "a", and of splices) are in the old array. */
+export interface ArrayNode {
+  readonly c?: { readonly [index: string]: ObjectNode };
+  readonly a?: { readonly [index: string]: ArrayNode };
+  readonly p?: readonly Splice[];
+}
+
+/** How many items a splice removes, full or wire. */
+export function removedCount(splice: Splice): number {
+  const removed = splice[1];
+  return typeof removed === 'number' ? removed : removed.length;
+}
+
+/** Decodes one JSON Pointer (RFC 6901) into its segments; `undefined` if it is not one. */
+export function decodePointer(pointer: string): string[] | undefined {
+  if (pointer.length < 2 || pointer[0] !== '/') return undefined;
+  const segments = pointer.slice(1).split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i] as string;
+    if (segment.includes('~')) {
+      if (/~[^01]|~$/.test(segment)) return undefined;
+      segments[i] = segment.replaceAll('~1', '/').replaceAll('~0', '~');
+    }
+  }
+  return segments;
+}
+
+export function encodePointer(segments: readonly string[]): string {
+  let out = '';
+  for (const segment of segments) {
+    out += '/';
+    out += segment.includes('~') || segment.includes('/') ? segment.replaceAll('~', '~0').replaceAll('/', '~1') : segment;
+  }
+  return out;
+}
+
+/** A canonical array index ("0", "17", never "01" or "-1"), as a number; -1 when it is not one. */
+export function parseIndex(key: string): number {
+  if (key.length === 0 || key.length > 10) return -1;
+  if (key.length > 1 && key.charCodeAt(0) === 48) return -1;
+  for (let i = 0; i < key.length; i++) {
+    const code = key.charCodeAt(i);
+    if (code < 48 || code > 57) return -1;
+  }
+  const index = Number(key);
+  return index < 4294967295 ? index : -1;
+}
