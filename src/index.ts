@@ -42,6 +42,7 @@ export {
   applyDelta,
   isEmptyDelta,
   formatDelta,
+  toWireDelta,
   MAX_DELTA_DEPTH,
   unset,
   applyChanges,
