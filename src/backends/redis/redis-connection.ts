@@ -1,0 +1,377 @@
+import { createHash } from 'node:crypto';
+import { BackendUnavailableError } from '../../errors.js';
+import { tagsBySlot } from './keys.js';
+import { isStaleTopology, mapRedisError, replyCode } from './redis-errors.js';
+
+/** A Lua script and its SHA1, sent by EVALSHA (EVAL once a node answers NOSCRIPT). */
+export class LuaScript {
+  readonly source: string;
+  readonly sha: string;
+
+  constructor(source: string) {
+    this.source = source;
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+}
+
+/** The part of a node-redis client (`createClient`) the backend uses. */
+export interface RedisNodeClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+  duplicate(overrides?: Record<string, unknown>): RedisNodeClient;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  sSubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>;
+  readonly options?: Record<string, unknown>;
+}
+
+/** A node of a Cluster as node-redis lists it. */
+export interface RedisClusterNode {
+  readonly host: string;
+  readonly port: number;
+  readonly address: string;
+  readonly client?: RedisNodeClient;
+}
+
+/** The part of a node-redis Cluster client (`createCluster`) the backend uses. */
+export interface RedisClusterClient {
+  readonly isOpen: boolean;
+  readonly slots: ReadonlyArray<{ readonly master: RedisClusterNode } | undefined>;
+  readonly masters: ReadonlyArray<RedisClusterNode>;
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  nodeClient(node: RedisClusterNode): Promise<RedisNodeClient>;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  readonly _options?: { readonly defaults?: Record<string, unknown> };
+  readonly _slots?: { rediscover(startWith: RedisNodeClient): Promise<void> };
+}
+
+/** One node's share of the data: its buckets and a way to send it a command. */
+export interface Shard {
+  readonly name: string;
+  readonly buckets: readonly string[];
+  send(args: ReadonlyArray<string>): Promise<unknown>;
+}
+
+/** Where a subscriber connects and what it listens to. */
+export interface SubscriptionTarget {
+  readonly name: string;
+  /** A new, unconnected client to that node (never reconnecting by itself). */
+  makeClient(): RedisNodeClient;
+  readonly channels: readonly string[];
+  /** `SUBSCRIBE` on one Redis, `SSUBSCRIBE` on a Cluster (sharded pub/sub). */
+  readonly sharded: boolean;
+}
+
+/** How the backend reaches Redis, one Redis or a Cluster, behind one interface. */
+export interface RedisConnection {
+  readonly cluster: boolean;
+  /** Runs a per-context script on the node serving `keys` (all in one slot). */
+  evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown>;
+  /** Sends a one-key command to the node serving `key`. */
+  commandOn(key: string, args: readonly string[], operation: string): Promise<unknown>;
+  /** Every master with its buckets, for per-shard scripts. */
+  shards(operation: string): Promise<Shard[]>;
+  /** Runs a per-shard script on one shard. */
+  evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown>;
+  subscriptionTargets(channelOf: (bucket: string) => string, operation: string): Promise<SubscriptionTarget[]>;
+  close(): Promise<void>;
+}
+
+interface Timeouts {
+  readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
+}
+
+async function evalWithFallback(send: (args: string[]) => Promise<unknown>, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  try {
+    return await send(['EVALSHA', script.sha, String(keys.length), ...keys, ...args]);
+  } catch (error) {
+    if (replyCode(error) !== 'NOSCRIPT') throw error;
+    return send(['EVAL', script.source, String(keys.length), ...keys, ...args]);
+  }
+}
+
+/**
+ * Opens `open()` once, bounded by `timeoutMs`; a failed or timed-out attempt is a
+ * `BackendUnavailableError`, and the next call tries again (or waits on the same attempt).
+ */
+class Opener {
+  #attempt: Promise<unknown> | undefined;
+
+  async open(operation: string, isOpen: () => boolean, open: () => Promise<unknown>, firstError: (fn: (e: unknown) => void) => () => void, timeoutMs: number): Promise<void> {
+    if (isOpen()) return;
+    this.#attempt ??= open().finally(() => {
+      this.#attempt = undefined;
+    });
+    const attempt = this.#attempt;
+    attempt.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    let stop: (() => void) | undefined;
+    try {
+      await Promise.race([
+        attempt,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+          stop = firstError(reject);
+        }),
+      ]);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    } finally {
+      clearTimeout(timer);
+      stop?.();
+    }
+  }
+}
+
+/** One Redis server (or a primary behind a proxy). */
+export class StandaloneConnection implements RedisConnection {
+  readonly cluster = false;
+  readonly #client: RedisNodeClient;
+  readonly #own: boolean;
+  readonly #timeouts: Timeouts;
+  readonly #opener = new Opener();
+  #closed = false;
+
+  constructor(client: RedisNodeClient, own: boolean, timeouts: Timeouts) {
+    this.#client = client;
+    this.#own = own;
+    this.#timeouts = timeouts;
+  }
+
+  async #ready(operation: string): Promise<void> {
+    if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
+    if (this.#client.isOpen) return;
+    if (!this.#own) throw new BackendUnavailableError(`${operation}: the Redis client given to RedisBackend is not connected (call its connect() first)`);
+    await this.#opener.open(
+      operation,
+      () => this.#client.isOpen && this.#client.isReady,
+      () => this.#client.connect(),
+      (fn) => {
+        this.#client.on('error', fn);
+        return () => this.#client.removeListener('error', fn);
+      },
+      this.#timeouts.connectTimeoutMs,
+    );
+  }
+
+  async #send(args: ReadonlyArray<string>, operation: string): Promise<unknown> {
+    await this.#ready(operation);
+    return this.#client.sendCommand(args, { timeout: this.#timeouts.commandTimeoutMs });
+  }
+
+  async evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      return await evalWithFallback((a) => this.#send(a, operation), script, keys, args);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+  }
+
+  async commandOn(_key: string, args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      return await this.#send(args, operation);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+  }
+
+  async shards(): Promise<Shard[]> {
+    return [{ name: 'redis', buckets: [''], send: (args) => this.#send(args, 'shard') }];
+  }
+
+  async evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      await this.#ready(operation);
+      return await evalWithFallback((a) => shard.send(a), script, [], args);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+  }
+
+  async subscriptionTargets(channelOf: (bucket: string) => string): Promise<SubscriptionTarget[]> {
+    return [
+      {
+        name: 'redis',
+        makeClient: () => this.#client.duplicate({ socket: { ...socketOptionsOf(this.#client), reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs } }),
+        channels: [channelOf('')],
+        sharded: false,
+      },
+    ];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#own) return;
+    if (this.#client.isOpen) await this.#client.close().catch(() => this.#client.destroy());
+  }
+}
+
+function socketOptionsOf(client: RedisNodeClient): Record<string, unknown> {
+  const socket = client.options?.socket;
+  return socket !== null && typeof socket === 'object' ? (socket as Record<string, unknown>) : {};
+}
+
+/** A Redis Cluster: per-context commands go to the slot's master, per-shard scripts to each master. */
+export class ClusterConnection implements RedisConnection {
+  readonly cluster = true;
+  readonly #cluster: RedisClusterClient;
+  readonly #own: boolean;
+  readonly #timeouts: Timeouts;
+  readonly #opener = new Opener();
+  #closed = false;
+  #rediscovering: Promise<void> | undefined;
+
+  constructor(cluster: RedisClusterClient, own: boolean, timeouts: Timeouts) {
+    this.#cluster = cluster;
+    this.#own = own;
+    this.#timeouts = timeouts;
+  }
+
+  async #ready(operation: string): Promise<void> {
+    if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
+    if (this.#cluster.isOpen) return;
+    if (!this.#own) throw new BackendUnavailableError(`${operation}: the Redis Cluster client given to RedisBackend is not connected (call its connect() first)`);
+    await this.#opener.open(
+      operation,
+      () => this.#cluster.isOpen,
+      () => this.#cluster.connect(),
+      () => () => {},
+      this.#timeouts.connectTimeoutMs,
+    );
+  }
+
+  /**
+   * Asks a reachable master for the slot map again. node-redis does so by itself only on a MOVED
+   * reply, which a master that died never sends: without this, its slots would stay pointed at it
+   * after a replica took over.
+   */
+  refreshTopology(): Promise<void> {
+    this.#rediscovering ??= (async () => {
+      try {
+        const slots = this.#cluster._slots;
+        if (slots === undefined) return;
+        const live = this.#cluster.masters.find((m) => m.client?.isReady) ?? this.#cluster.masters[0];
+        const client = live?.client;
+        if (client !== undefined) await slots.rediscover(client);
+      } catch {
+        // The next failing call tries again.
+      } finally {
+        this.#rediscovering = undefined;
+      }
+    })();
+    return this.#rediscovering;
+  }
+
+  #failed(error: unknown): void {
+    if (replyCode(error) === '' || isStaleTopology(error)) void this.refreshTopology();
+  }
+
+  async #send(key: string | undefined, args: ReadonlyArray<string>, operation: string): Promise<unknown> {
+    await this.#ready(operation);
+    try {
+      return await this.#cluster.sendCommand(key, false, args, { timeout: this.#timeouts.commandTimeoutMs });
+    } catch (error) {
+      this.#failed(error);
+      throw error;
+    }
+  }
+
+  async evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      return await evalWithFallback((a) => this.#send(keys[0], a, operation), script, keys, args);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+  }
+
+  async commandOn(key: string, args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      return await this.#send(key, args, operation);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+  }
+
+  async shards(operation: string): Promise<Shard[]> {
+    try {
+      await this.#ready(operation);
+    } catch (error) {
+      throw mapRedisError(error, operation);
+    }
+    const tags = tagsBySlot();
+    const byMaster = new Map<string, { node: RedisClusterNode; buckets: string[] }>();
+    const slots = this.#cluster.slots;
+    for (let slot = 0; slot < slots.length; slot++) {
+      const master = slots[slot]?.master;
+      if (master === undefined) {
+        throw new BackendUnavailableError(`${operation}: the Redis Cluster serves no node for slot ${slot}`);
+      }
+      let entry = byMaster.get(master.address);
+      if (entry === undefined) {
+        entry = { node: master, buckets: [] };
+        byMaster.set(master.address, entry);
+      }
+      entry.buckets.push(tags[slot] as string);
+    }
+    return [...byMaster.values()].map(({ node, buckets }) => ({
+      name: node.address,
+      buckets,
+      send: async (args) => {
+        const client = await this.#cluster.nodeClient(node);
+        return client.sendCommand(args, { timeout: this.#timeouts.commandTimeoutMs });
+      },
+    }));
+  }
+
+  async evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown> {
+    try {
+      return await evalWithFallback((a) => shard.send(a), script, [], args);
+    } catch (error) {
+      this.#failed(error);
+      throw mapRedisError(error, `${operation} on ${shard.name}`);
+    }
+  }
+
+  async subscriptionTargets(channelOf: (bucket: string) => string, operation: string): Promise<SubscriptionTarget[]> {
+    await this.refreshTopology();
+    const shards = await this.shards(operation);
+    const defaults = this.#cluster._options?.defaults ?? {};
+    const socketDefaults = (defaults.socket ?? {}) as Record<string, unknown>;
+    const { createClient } = await import('redis');
+    return shards.map((shard) => {
+      const [host, port] = splitAddress(shard.name);
+      return {
+        name: shard.name,
+        makeClient: () =>
+          createClient({
+            ...defaults,
+            socket: { ...socketDefaults, host, port, reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs },
+          }) as unknown as RedisNodeClient,
+        channels: shard.buckets.map(channelOf),
+        sharded: true,
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#own) return;
+    if (this.#cluster.isOpen) await this.#cluster.close().catch(() => this.#cluster.destroy());
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at), Number(address.slice(at + 1))];
+}

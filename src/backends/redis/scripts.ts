@@ -1,0 +1,433 @@
+// The Lua scripts of RedisBackend. Every id, value, version and time reaches a script as an
+// argument (ARGV), never spliced into its text. Versions travel as canonical decimal strings and
+// are compared as strings or as Lua numbers (doubles, exact up to Number.MAX_SAFE_INTEGER).
+//
+// Per-context scripts declare their nine keys (see KeyLayout): KEYS[1] context hash, [2] delta
+// versions, [3] delta JSON, [4] delta times, [5..9] the bucket's indexes xc, xct, xd, xdn, xdt, all
+// in one slot. ARGV[1] is the id, ARGV[2] the publish command (PUBLISH, or SPUBLISH on a Cluster)
+// and ARGV[3] the notice channel; a notice is `<version> <id>`, or `- <id>` for a deletion.
+//
+// Per-shard scripts (listing and bulk cleanup) walk the buckets a node serves, named in ARGV; on a
+// Cluster they carry `allow-cross-slot-keys`, as one node holds many slots' buckets.
+
+/** Lua helpers shared by the per-context scripts. */
+const CONTEXT_LIB = `
+local function removeVersions(vs)
+  for i = 1, #vs, 500 do
+    local j = math.min(i + 499, #vs)
+    redis.call('ZREM', KEYS[2], unpack(vs, i, j))
+    redis.call('HDEL', KEYS[3], unpack(vs, i, j))
+    redis.call('ZREM', KEYS[4], unpack(vs, i, j))
+  end
+end
+local function reindexDeltas()
+  local n = redis.call('ZCARD', KEYS[2])
+  if n == 0 then
+    redis.call('ZREM', KEYS[7], ARGV[1])
+    redis.call('ZREM', KEYS[8], ARGV[1])
+    redis.call('ZREM', KEYS[9], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[7], 0, ARGV[1])
+    redis.call('ZADD', KEYS[8], n, ARGV[1])
+    local oldest = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+    redis.call('ZADD', KEYS[9], oldest[2], ARGV[1])
+  end
+end
+local function readDeltas(vs)
+  local out = {}
+  for i = 1, #vs, 500 do
+    local j = math.min(i + 499, #vs)
+    local js = redis.call('HMGET', KEYS[3], unpack(vs, i, j))
+    local ts = redis.call('ZMSCORE', KEYS[4], unpack(vs, i, j))
+    for k = 1, j - i + 1 do
+      out[#out + 1] = vs[i + k - 1]
+      out[#out + 1] = ts[k]
+      out[#out + 1] = js[k]
+    end
+  end
+  return out
+end
+local function putContext(json, version, now, epoch)
+  redis.call('HSET', KEYS[1], 'j', json, 'v', version, 't', now, 'e', epoch)
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
+  redis.call('ZADD', KEYS[6], now, ARGV[1])
+end
+local function dropDeltas()
+  local n = redis.call('ZCARD', KEYS[2])
+  if n > 0 then
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+    redis.call('ZREM', KEYS[7], ARGV[1])
+    redis.call('ZREM', KEYS[8], ARGV[1])
+    redis.call('ZREM', KEYS[9], ARGV[1])
+  end
+  return n
+end
+local function notify(version)
+  redis.call(ARGV[2], ARGV[3], version .. ' ' .. ARGV[1])
+end
+`;
+
+/** ARGV[4] JSON, [5] version, [6] now, [7] a new epoch (used only if none is stored). Returns the epoch. */
+export const SET_CONTEXT = `${CONTEXT_LIB}
+local epoch = redis.call('HGET', KEYS[1], 'e') or ARGV[7]
+putContext(ARGV[4], ARGV[5], ARGV[6], epoch)
+notify(ARGV[5])
+return epoch`;
+
+/** Returns 1 if a context was removed, else 0. */
+export const DELETE_CONTEXT = `${CONTEXT_LIB}
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+notify('-')
+return 1`;
+
+/** ARGV[4] JSON, [5] version, [6] now. */
+export const SET_DELTA = `${CONTEXT_LIB}
+redis.call('HSET', KEYS[3], ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+reindexDeltas()
+return 1`;
+
+/** ARGV[4] client version. Returns [version, time, JSON, …] of the deltas above it, ascending. */
+export const GET_DELTAS = `${CONTEXT_LIB}
+return readDeltas(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[4], '+inf'))`;
+
+/** ARGV[4] version filter ('' none), [5] time filter ('' none). Returns how many deltas match. */
+export const COUNT_DELTAS = `${CONTEXT_LIB}
+if ARGV[4] ~= '' then
+  local s = redis.call('ZSCORE', KEYS[4], ARGV[4])
+  if s and (ARGV[5] == '' or tonumber(s) >= tonumber(ARGV[5])) then return 1 end
+  return 0
+end
+if ARGV[5] ~= '' then return redis.call('ZCOUNT', KEYS[4], ARGV[5], '+inf') end
+return redis.call('ZCARD', KEYS[2])`;
+
+/** Returns how many deltas were removed. */
+export const DELETE_DELTAS_FOR_CONTEXT = `${CONTEXT_LIB}
+return dropDeltas()`;
+
+/** ARGV[4] the time; deltas written strictly before it go. Returns how many. */
+export const DELETE_DELTAS_BY_TIME = `${CONTEXT_LIB}
+local vs = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[4])
+if #vs == 0 then return 0 end
+removeVersions(vs)
+reindexDeltas()
+return #vs`;
+
+/** ARGV[4] how many of the newest (by version) to keep. Returns how many were removed. */
+export const DELETE_DELTAS_EXCEEDING = `${CONTEXT_LIB}
+local n = redis.call('ZCARD', KEYS[2])
+local keep = tonumber(ARGV[4])
+if n <= keep then return 0 end
+local vs = redis.call('ZRANGE', KEYS[2], 0, n - keep - 1)
+removeVersions(vs)
+reindexDeltas()
+return #vs`;
+
+/**
+ * Compare-and-set of a new version. ARGV[4] context JSON, [5] delta JSON, [6] expected version,
+ * [7] new version, [8] now, [9] a new epoch. Returns {1, epoch}, or {0, stored version} and writes
+ * nothing.
+ */
+export const WRITE_VERSION = `${CONTEXT_LIB}
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
+local stored = cur[1] or '0'
+if stored ~= ARGV[6] then return {0, stored} end
+local epoch = cur[2] or ARGV[9]
+putContext(ARGV[4], ARGV[7], ARGV[8], epoch)
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
+reindexDeltas()
+notify(ARGV[7])
+return {1, epoch}`;
+
+/**
+ * Restore: ARGV[4] JSON, [5] version, [6] now, [7] a new epoch. Only if no context is stored at
+ * the version or above; the context's deltas are dropped with it. Returns {1, epoch} or {0, stored}.
+ */
+export const RESTORE_VERSION = `${CONTEXT_LIB}
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
+if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[5]) then return {0, cur[1]} end
+local epoch = cur[2] or ARGV[7]
+putContext(ARGV[4], ARGV[5], ARGV[6], epoch)
+dropDeltas()
+notify(ARGV[5])
+return {1, epoch}`;
+
+/**
+ * A sync's reads at once: ARGV[4] client version, [5] most versions behind, [6] byte floor of the
+ * delta budget. Returns nil (no context), or {version, time, epoch, kind, payload}: kind 0 the
+ * client is current (no payload), 1 the deltas [version, time, JSON, …], 2 the context JSON.
+ * Deltas only when every version from the client's to the context's is stored and their JSON adds
+ * up to no more than the context's (or the floor), counted in chunks so a large gap stops early.
+ */
+export const READ_FOR_SYNC = `${CONTEXT_LIB}
+local h = redis.call('HMGET', KEYS[1], 'v', 't', 'e')
+if not h[1] then return false end
+local v = tonumber(h[1])
+local cv = tonumber(ARGV[4])
+if v == cv then return {h[1], h[2], h[3], 0} end
+local behind = v - cv
+if behind > 0 and behind <= tonumber(ARGV[5]) and redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[4], h[1]) == behind then
+  local budget = math.max(redis.call('HSTRLEN', KEYS[1], 'j'), tonumber(ARGV[6]))
+  local vs = {}
+  local size = 0
+  local from = '(' .. ARGV[4]
+  local fits = true
+  while fits and #vs < behind do
+    local chunk = redis.call('ZRANGEBYSCORE', KEYS[2], from, h[1], 'LIMIT', 0, 128)
+    if #chunk == 0 then break end
+    for i = 1, #chunk do
+      size = size + redis.call('HSTRLEN', KEYS[3], chunk[i])
+      if size > budget then fits = false break end
+      vs[#vs + 1] = chunk[i]
+    end
+    from = '(' .. chunk[#chunk]
+  end
+  if fits and #vs == behind then return {h[1], h[2], h[3], 1, readDeltas(vs)} end
+end
+return {h[1], h[2], h[3], 2, redis.call('HGET', KEYS[1], 'j')}`;
+
+/**
+ * One page of a context's deltas for listDeltas: ARGV[4] version filter ('' none), [5] time filter
+ * ('' none: at or after), [6] 'a' or 'd', [7] how many matches to skip, [8] how many to return.
+ * Returns [version, time, JSON, …].
+ */
+export const DELTAS_PAGE = `${CONTEXT_LIB}
+local vf, tf, desc = ARGV[4], ARGV[5], ARGV[6] == 'd'
+local skip, take = tonumber(ARGV[7]), tonumber(ARGV[8])
+if take <= 0 then return {} end
+if vf ~= '' then
+  local s = redis.call('ZSCORE', KEYS[4], vf)
+  if s and (tf == '' or tonumber(s) >= tonumber(tf)) and skip == 0 then return readDeltas({vf}) end
+  return {}
+end
+if tf == '' then
+  local vs
+  if desc then vs = redis.call('ZREVRANGE', KEYS[2], skip, skip + take - 1)
+  else vs = redis.call('ZRANGE', KEYS[2], skip, skip + take - 1) end
+  return readDeltas(vs)
+end
+local limit = tonumber(tf)
+local picked = {}
+local at = 0
+while #picked < take do
+  local vs
+  if desc then vs = redis.call('ZREVRANGE', KEYS[2], at, at + 255)
+  else vs = redis.call('ZRANGE', KEYS[2], at, at + 255) end
+  if #vs == 0 then break end
+  at = at + #vs
+  local ts = redis.call('ZMSCORE', KEYS[4], unpack(vs))
+  for i = 1, #vs do
+    if tonumber(ts[i]) >= limit then
+      if skip > 0 then skip = skip - 1
+      else
+        picked[#picked + 1] = vs[i]
+        if #picked == take then break end
+      end
+    end
+  end
+end
+return readDeltas(picked)`;
+
+/** Lua helpers of the per-shard scripts: key names built from the prefix (ARGV[1]) and flags. */
+const SHARD_LIB = `
+local prefix = ARGV[1]
+local cluster = ARGV[2] == '1'
+local function hex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function ix(bucket, suffix)
+  if cluster then return prefix .. ':ix{' .. bucket .. '}:' .. suffix end
+  return prefix .. ':ix:' .. suffix
+end
+local function channel(bucket)
+  if cluster then return prefix .. ':n{' .. bucket .. '}' end
+  return prefix .. ':n'
+end
+local function base(id)
+  return prefix .. ':{' .. hex(id) .. '}:'
+end
+local function reindexDeltas(bucket, id, b)
+  local n = redis.call('ZCARD', b .. 'dv')
+  if n == 0 then
+    redis.call('ZREM', ix(bucket, 'xd'), id)
+    redis.call('ZREM', ix(bucket, 'xdn'), id)
+    redis.call('ZREM', ix(bucket, 'xdt'), id)
+  else
+    redis.call('ZADD', ix(bucket, 'xdn'), n, id)
+    local oldest = redis.call('ZRANGE', b .. 'dt', 0, 0, 'WITHSCORES')
+    redis.call('ZADD', ix(bucket, 'xdt'), oldest[2], id)
+  end
+end
+local function removeVersions(b, vs)
+  for i = 1, #vs, 500 do
+    local j = math.min(i + 499, #vs)
+    redis.call('ZREM', b .. 'dv', unpack(vs, i, j))
+    redis.call('HDEL', b .. 'dj', unpack(vs, i, j))
+    redis.call('ZREM', b .. 'dt', unpack(vs, i, j))
+  end
+end
+`;
+
+const CROSS_SLOT = '#!lua flags=allow-cross-slot-keys\n';
+
+/**
+ * The next ids of one node in id byte order after a cursor, with filters. ARGV[1] prefix, [2]
+ * cluster flag, [3] 'c' (contexts) or 'd' (ids with deltas), [4] 'a' or 'd', [5] cursor ('' from
+ * the start; else exclusive), [6] how many ids to examine, [7] version filter, [8] time filter
+ * (at or after), [9…] the node's buckets. Returns {done, last examined id, matches…}: for 'c' the
+ * matching ids, for 'd' pairs id, number of matching deltas. Ids are merged from the buckets in
+ * byte order by a comparison written out here, since Lua's string '<' follows the server's locale.
+ */
+export const SCAN_IDS = `${SHARD_LIB}
+local mode, desc, cursor, k = ARGV[3], ARGV[4] == 'd', ARGV[5], tonumber(ARGV[6])
+local vf, tf = ARGV[7], ARGV[8]
+local function less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function before(a, b)
+  if desc then return less(b, a) end
+  return less(a, b)
+end
+local best = {}
+local suffix = mode == 'c' and 'xc' or 'xd'
+-- One bucket: read k at once. Many: read each in small pages and stop at the first id that can't
+-- be among the k best, so a call costs about one read per bucket however full they are.
+local page = #ARGV == 9 and k or 16
+for i = 9, #ARGV do
+  local key = ix(ARGV[i], suffix)
+  local from = cursor == '' and (desc and '+' or '-') or '(' .. cursor
+  local more = true
+  while more do
+    local items
+    if desc then items = redis.call('ZREVRANGEBYLEX', key, from, '-', 'LIMIT', 0, page)
+    else items = redis.call('ZRANGEBYLEX', key, from, '+', 'LIMIT', 0, page) end
+    more = #items == page
+    for _, id in ipairs(items) do
+      if #best == k and not before(id, best[k]) then
+        more = false
+        break
+      end
+      local lo, hi = 1, #best + 1
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if before(best[mid], id) then lo = mid + 1 else hi = mid end
+      end
+      table.insert(best, lo, id)
+      if #best > k then best[#best] = nil end
+    end
+    if more then from = '(' .. items[#items] end
+  end
+end
+local out = {#best < k and 1 or 0, best[#best] or ''}
+for _, id in ipairs(best) do
+  local b = base(id)
+  if mode == 'c' then
+    if vf == '' and tf == '' then
+      out[#out + 1] = id
+    else
+      local h = redis.call('HMGET', b .. 'c', 'v', 't')
+      if h[1] and (vf == '' or h[1] == vf) and (tf == '' or tonumber(h[2]) >= tonumber(tf)) then out[#out + 1] = id end
+    end
+  else
+    local c
+    if vf ~= '' then
+      local s = redis.call('ZSCORE', b .. 'dt', vf)
+      if s and (tf == '' or tonumber(s) >= tonumber(tf)) then c = 1 else c = 0 end
+    elseif tf ~= '' then
+      c = redis.call('ZCOUNT', b .. 'dt', tf, '+inf')
+    else
+      c = redis.call('ZCARD', b .. 'dt')
+    end
+    if c > 0 then
+      out[#out + 1] = id
+      out[#out + 1] = c
+    end
+  end
+end
+return out`;
+
+/**
+ * Up to ARGV[5] contexts of one node written strictly before ARGV[4], oldest first per bucket,
+ * deleted with all their deltas. ARGV[3] publish command, [6…] buckets. Returns {contexts, deltas}.
+ */
+export const DELETE_IDLE_CONTEXTS = `${SHARD_LIB}
+local pub, before, budget = ARGV[3], '(' .. ARGV[4], tonumber(ARGV[5])
+local contexts, deltas = 0, 0
+for i = 6, #ARGV do
+  if contexts >= budget then break end
+  local bucket = ARGV[i]
+  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xct'), '-inf', before, 'LIMIT', 0, budget - contexts)
+  for _, id in ipairs(ids) do
+    local b = base(id)
+    redis.call('DEL', b .. 'c')
+    redis.call('ZREM', ix(bucket, 'xc'), id)
+    redis.call('ZREM', ix(bucket, 'xct'), id)
+    local n = redis.call('ZCARD', b .. 'dv')
+    if n > 0 then
+      redis.call('DEL', b .. 'dv', b .. 'dj', b .. 'dt')
+      redis.call('ZREM', ix(bucket, 'xd'), id)
+      redis.call('ZREM', ix(bucket, 'xdn'), id)
+      redis.call('ZREM', ix(bucket, 'xdt'), id)
+    end
+    deltas = deltas + n
+    contexts = contexts + 1
+    redis.call(pub, channel(bucket), '- ' .. id)
+  end
+end
+return {contexts, deltas}`;
+
+/** Up to ARGV[4] deltas of one node written strictly before ARGV[3]. ARGV[5…] buckets. Returns how many. */
+export const DELETE_DELTAS_OLDER_THAN = `${SHARD_LIB}
+local before, budget = '(' .. ARGV[3], tonumber(ARGV[4])
+local removed = 0
+for i = 5, #ARGV do
+  if removed >= budget then break end
+  local bucket = ARGV[i]
+  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xdt'), '-inf', before, 'LIMIT', 0, budget - removed)
+  for _, id in ipairs(ids) do
+    local b = base(id)
+    local vs = redis.call('ZRANGEBYSCORE', b .. 'dt', '-inf', before, 'LIMIT', 0, budget - removed)
+    removeVersions(b, vs)
+    reindexDeltas(bucket, id, b)
+    removed = removed + #vs
+    if removed >= budget then break end
+  end
+end
+return removed`;
+
+/** Up to ARGV[4] deltas of one node beyond the newest ARGV[3] of their context, oldest first. ARGV[5…] buckets. */
+export const DELETE_DELTAS_BEYOND_NEWEST = `${SHARD_LIB}
+local keep, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local removed = 0
+for i = 5, #ARGV do
+  if removed >= budget then break end
+  local bucket = ARGV[i]
+  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xdn'), '(' .. ARGV[3], '+inf', 'LIMIT', 0, budget - removed)
+  for _, id in ipairs(ids) do
+    local b = base(id)
+    local n = redis.call('ZCARD', b .. 'dv')
+    local k = math.min(n - keep, budget - removed)
+    if k > 0 then
+      removeVersions(b, redis.call('ZRANGE', b .. 'dv', 0, k - 1))
+      reindexDeltas(bucket, id, b)
+      removed = removed + k
+    end
+    if removed >= budget then break end
+  end
+end
+return removed`;
+
+/** The per-shard scripts with the flag a Cluster needs for them (one node, many slots). */
+export function crossSlot(script: string): string {
+  return CROSS_SLOT + script;
+}
