@@ -37,7 +37,7 @@ interface Database {
 }
 
 function chosenDatabase(): DatabaseChoice {
-  return inject('chordDatabase') ?? { kind: 'pglite' };
+  return inject('chordDatabase') ?? { kind: 'pglite', reason: 'run without the vitest globalSetup' };
 }
 
 async function openDatabase(choice: DatabaseChoice, schema: string): Promise<Database> {

@@ -83,7 +83,6 @@ beforeAll(() => {
 });
 afterAll(() => {
   process.off('unhandledRejection', onUnhandled);
-  expect(unhandled, 'no unhandled rejections').toEqual([]);
 });
 
 describe('fuzz: delta functions', () => {
@@ -247,7 +246,9 @@ describe('fuzz: the engine on the memory backend', () => {
   });
 });
 
-const fuzzTargets: BackendTarget[] = backendTargets().filter((t) => t.name !== 'prisma/postgres-client');
+// One target per executor is enough for arbitrary arguments (the SQL is the same): the socket
+// PGlite target repeats prisma/pglite's database through pg, at a round trip more per statement.
+const fuzzTargets: BackendTarget[] = backendTargets().filter((t) => t.name !== 'prisma/postgres-client' && t.name !== 'prisma/pglite-socket');
 
 for (const target of fuzzTargets) {
   const runs = target.name === 'memory' ? 150 : 40;
@@ -285,3 +286,11 @@ for (const target of fuzzTargets) {
     });
   });
 }
+
+// Last in the file (vitest runs a file's tests in order): the fuzzing above left no rejection
+// unhandled. An assertion here, not in afterAll, so a failure names a test.
+test('no promise rejection went unhandled while this file fuzzed', async () => {
+  // Rejections are reported a macrotask after they happen.
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(unhandled, 'unhandled rejections').toEqual([]);
+});

@@ -12,7 +12,7 @@ import type { JsonObject } from '../../src/types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH } from '../../src/validation.js';
 import { manualClock } from '../../src/testing/harness.js';
 import type { DisposablePostgres } from '../support/disposable-postgres.js';
-import { type BackendTarget, type PrismaTarget, backendTargets } from '../support/targets.js';
+import { type BackendTarget, type PrismaTarget, backendTargets, wireUrl } from '../support/targets.js';
 import { canonical, expectWholeHistory, freshSchema, missingBinaries, runServerUrl, startServer } from './support.js';
 
 const PROTOTYPE_NAMES = {
@@ -316,14 +316,17 @@ describe('configured limits', () => {
 });
 
 const runUrl = runServerUrl();
-const noServer = runUrl === undefined && missingBinaries !== undefined;
+// The run's server, else a disposable one, else (a fresh machine) PGlite over its socket.
+const onSocket = runUrl === undefined && missingBinaries !== undefined;
+const socketUrl = wireUrl();
 
-describe.skipIf(noServer)(`several-MB contexts on PostgreSQL${noServer ? ` (skipped: no DATABASE_URL and ${missingBinaries})` : ''}`, () => {
+describe(`several-MB contexts through { connectionString }${onSocket ? ` on PGlite's socket (${missingBinaries})` : ' on PostgreSQL'}`, () => {
   let server: DisposablePostgres | undefined;
   let url: string;
 
   beforeAll(async () => {
     if (runUrl !== undefined) url = runUrl;
+    else if (onSocket) url = await socketUrl();
     else {
       server = await startServer();
       url = (server as DisposablePostgres).url;
@@ -336,7 +339,8 @@ describe.skipIf(noServer)(`several-MB contexts on PostgreSQL${noServer ? ` (skip
 
   test('a 6 MB context round-trips whole (set, get, list, sync, update by delta); past the configured 8 MiB it is refused', async () => {
     const { schema, drop } = await freshSchema(url);
-    const backend = new PrismaBackend({ connectionString: url, schema, limits: { maxBytes: 8 * 1024 * 1024 } });
+    // PGlite's socket serves one client at a time: one connection then.
+    const backend = new PrismaBackend({ connectionString: url, schema, limits: { maxBytes: 8 * 1024 * 1024 }, ...(onSocket ? { poolSize: 1 } : {}) });
     try {
       const chord = new Chord({ backend });
       const big = bigContext(6_000_000);

@@ -5,7 +5,9 @@
  * 1. `DATABASE_URL` when set: a fresh database `chord_test_<random>` is created on that server for
  *    the run and dropped at the end;
  * 2. else a testcontainers PostgreSQL when a Docker engine answers;
- * 3. else none: the Prisma tests run on in-process PGlite only.
+ * 3. else none: the Prisma tests run on in-process PGlite, directly (the `{ adapter }` path) and
+ *    over its wire protocol (the `{ connectionString }` path, see pglite-socket.ts); a test that
+ *    needs a real server is reported as skipped with `reason`.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -14,7 +16,7 @@ import pg from 'pg';
 export type DatabaseChoice =
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'container'; readonly url: string }
-  | { readonly kind: 'pglite' };
+  | { readonly kind: 'pglite'; readonly reason: string };
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -67,16 +69,19 @@ export async function createRunDatabase(adminUrl: string): Promise<{ url: string
   };
 }
 
-/** Starts a PostgreSQL container if a Docker engine answers; undefined otherwise. */
-export async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+/** Starts a PostgreSQL container if a Docker engine answers; else why not (the probe's own error). */
+export async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | { failed: string }> {
+  let step = 'docker probe';
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
-    await timeout(getContainerRuntimeClient(), DOCKER_PROBE_TIMEOUT_MS, 'docker probe');
+    await timeout(getContainerRuntimeClient(), DOCKER_PROBE_TIMEOUT_MS, step);
+    step = 'postgres container';
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-    const container = await timeout(new PostgreSqlContainer('postgres:15-alpine').start(), CONTAINER_START_TIMEOUT_MS, 'postgres container');
+    const container = await timeout(new PostgreSqlContainer('postgres:15-alpine').start(), CONTAINER_START_TIMEOUT_MS, step);
     return { url: container.getConnectionUri(), stop: async () => void (await container.stop()) };
-  } catch {
-    return undefined;
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    return { failed: `${step} failed: ${message.slice(0, 200)}` };
   }
 }
 
@@ -88,10 +93,10 @@ export async function chooseDatabase(env: NodeJS.ProcessEnv = process.env): Prom
     return { choice: { kind: 'url', url: db.url }, release: db.drop };
   }
   const container = await tryStartContainer();
-  if (container !== undefined) {
+  if ('url' in container) {
     return { choice: { kind: 'container', url: container.url }, release: container.stop };
   }
-  return { choice: { kind: 'pglite' }, release: async () => {} };
+  return { choice: { kind: 'pglite', reason: `no DATABASE_URL; ${container.failed}` }, release: async () => {} };
 }
 
 /** The server's URL of the run's database, or undefined on a PGlite-only run. */

@@ -5,7 +5,8 @@ import { chooseDatabase } from './database.js';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const { choice, release } = await chooseDatabase();
   project.provide('chordDatabase', choice);
-  const where = choice.kind === 'pglite' ? 'PGlite (no DATABASE_URL, no Docker engine)' : `${choice.kind} ${new URL(choice.url).pathname.slice(1)}`;
+  // Said once per run: why there is no server, so every skipped server test needs no more words.
+  const where = choice.kind === 'pglite' ? `PGlite in-process and over its wire protocol (${choice.reason})` : `${choice.kind} ${new URL(choice.url).pathname.slice(1)}`;
   process.stderr.write(`chord-sync tests: PostgreSQL = ${where}\n`);
   return release;
 }

@@ -5,9 +5,14 @@
  * Prisma on in-process PGlite. Each harness gives a fresh, empty backend per test: on PostgreSQL
  * and PGlite a new schema, provisioned by `migrate`, dropped in `dispose`.
  *
+ * Without a server, `prisma/pglite-socket` runs the `{ connectionString }` path (the backend's own
+ * `pg` pool and prepared statements) against the file's PGlite through its wire protocol, pool
+ * size 1: PGlite is one session (see pglite-socket.ts).
+ *
  * Call `backendTargets()` / `prismaTargets()` at the top level of a test file: shared resources
- * (an admin pool, the file's one PGlite instance, ~2.5 s to start) are made on first use and
- * closed after the file.
+ * (an admin pool, the file's one PGlite instance, ~2.5 s to start, its socket server) are made on
+ * first use and closed after the file. `{ withSkipped: true }` also lists the server targets this
+ * run cannot reach, with `skip` saying why, for `describe.skipIf(target.skip !== undefined)`.
  */
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
@@ -20,7 +25,8 @@ import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { PrismaClient } from '../../src/backends/prisma/generated/client.js';
 import { PrismaBackend, migrate, pglitePool } from '../../src/backends/prisma/index.js';
 import type { BackendHarness } from '../../src/testing/harness.js';
-import { type DatabaseChoice, serverUrl } from './database.js';
+import { type DatabaseChoice, createRunDatabase, serverUrl } from './database.js';
+import { type PgliteWire, servePglite } from './pglite-socket.js';
 
 /** A named way to get fresh backends. */
 export interface BackendTarget<B extends ChordBackend = ChordBackend> {
@@ -36,9 +42,11 @@ export interface SqlInspector {
 }
 
 export interface PrismaTarget extends BackendTarget<PrismaBackend> {
-  /** 'postgres' for the run's server, 'pglite' for the in-process database. */
+  /** 'postgres' for the run's server, 'pglite' for the in-process database (directly or over its socket). */
   readonly database: 'postgres' | 'pglite';
   readonly inspector: SqlInspector;
+  /** Why this target cannot run here (only with `{ withSkipped: true }`); its harness then throws. */
+  readonly skip?: string;
 }
 
 function newSchemaName(): string {
@@ -47,11 +55,26 @@ function newSchemaName(): string {
 
 /** The choice made by the globalSetup; PGlite when run without it. */
 export function databaseChoice(): DatabaseChoice {
-  return inject('chordDatabase') ?? { kind: 'pglite' };
+  return inject('chordDatabase') ?? { kind: 'pglite', reason: 'run without the vitest globalSetup' };
+}
+
+/**
+ * Why a test that needs a PostgreSQL server of its own (several sessions at once, CREATE DATABASE,
+ * pg_stat_activity, other processes) cannot run; undefined when this run has one.
+ */
+export function noServerReason(): string | undefined {
+  const choice = databaseChoice();
+  return choice.kind === 'pglite' ? `no PostgreSQL server (${choice.reason}); PGlite is a single session` : undefined;
+}
+
+/** ` (skipped: reason)` for a test name, or '' when it runs. */
+export function skipNote(reason: string | undefined): string {
+  return reason === undefined ? '' : ` (skipped: ${reason})`;
 }
 
 let adminPool: pg.Pool | undefined;
 let pglite: Promise<PGlite> | undefined;
+let wire: Promise<PgliteWire> | undefined;
 let cleanupRegistered = false;
 
 function registerCleanup(): void {
@@ -60,9 +83,72 @@ function registerCleanup(): void {
   afterAll(async () => {
     await adminPool?.end();
     adminPool = undefined;
+    if (wire !== undefined) await (await wire).close();
+    wire = undefined;
     if (pglite !== undefined) await (await pglite).close();
     pglite = undefined;
   });
+}
+
+function sharedWire(): Promise<PgliteWire> {
+  wire ??= sharedPGlite().then(servePglite);
+  return wire;
+}
+
+/**
+ * A URL `pg` connects to: the run's server, else the file's PGlite over its socket (one client at
+ * a time: give a pool `max: 1` and close it before opening another). Call at the top level of the
+ * file (it registers the file's cleanup); await the result inside a test or hook.
+ */
+export function wireUrl(): () => Promise<string> {
+  registerCleanup();
+  const url = serverUrl(databaseChoice());
+  return async () => url ?? (await sharedWire()).url;
+}
+
+/** An empty database `pg` reaches at `url`; `query` runs SQL in it (on its `public` schema by default). */
+export interface EmptyWireDatabase {
+  readonly url: string;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+/**
+ * What `pg` sees as an empty database of its own: a new database on the run's server, else the
+ * socket PGlite with its `public` schema emptied (and the schemas made since, dropped by `drop`).
+ * Call at the top level of the file; the function it returns makes one.
+ */
+export function emptyWireDatabase(): () => Promise<EmptyWireDatabase> {
+  registerCleanup();
+  const server = serverUrl(databaseChoice());
+  return async () => {
+    if (server !== undefined) {
+      const created = await createRunDatabase(server);
+      const pool = new pg.Pool({ connectionString: created.url, max: 2 });
+      return {
+        url: created.url,
+        query: async <T>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as T[],
+        drop: async () => {
+          await pool.end();
+          await created.drop();
+        },
+      };
+    }
+    const db = await sharedPGlite();
+    const url = (await sharedWire()).url;
+    const schemas = async () => new Set((await db.query<{ n: string }>('SELECT nspname AS n FROM pg_namespace')).rows.map((r) => r.n));
+    const before = await schemas();
+    await db.exec('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+    return {
+      url,
+      // Straight to PGlite, not through the socket, which the code under test may be holding.
+      query: async <T>(sql: string, params: unknown[] = []) => (await db.query<T>(sql, params)).rows,
+      drop: async () => {
+        for (const schema of await schemas()) if (!before.has(schema)) await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await db.exec('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+      },
+    };
+  };
 }
 
 function admin(url: string): pg.Pool {
@@ -157,18 +243,62 @@ function pgliteTarget(): PrismaTarget {
   };
 }
 
-/** The Prisma targets: on the run's server (if any) and on PGlite. */
-export function prismaTargets(): PrismaTarget[] {
+function pgliteSocketTarget(): PrismaTarget {
+  const schemas = new WeakMap<PrismaBackend, string>();
+  return {
+    // The `{ connectionString }` path with no server: the backend's own pg pool and prepared
+    // statements, over the wire protocol, to the same PGlite as prisma/pglite.
+    name: 'prisma/pglite-socket',
+    database: 'pglite',
+    inspector: {
+      schemaOf: (backend) => schemas.get(backend) ?? 'public',
+      query: async <T>(sql: string, params: unknown[] = []) => (await (await sharedPGlite()).query<T>(sql, params)).rows,
+    },
+    harness: {
+      async makeBackend({ clock }) {
+        const db = await sharedPGlite();
+        const { url } = await sharedWire();
+        const schema = newSchemaName();
+        await migrate({ pool: pglitePool(db) }, { schema });
+        const backend = new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1 });
+        schemas.set(backend, schema);
+        return backend;
+      },
+      async dispose(backend) {
+        await backend.close();
+        await (await sharedPGlite()).exec(`DROP SCHEMA IF EXISTS "${schemas.get(backend)}" CASCADE`);
+      },
+    },
+  };
+}
+
+/** A server target this run cannot reach: listed so its tests are reported as skipped. */
+function unreachable(target: PrismaTarget, reason: string): PrismaTarget {
+  const refuse = (): never => {
+    throw new Error(`${target.name} is skipped in this run: ${reason}`);
+  };
+  return { ...target, skip: reason, harness: { makeBackend: refuse, dispose: refuse } };
+}
+
+/**
+ * The Prisma targets: on the run's server through its own pool and through a Prisma client (if
+ * there is a server; else on PGlite's socket for the pool), and on PGlite through its adapter.
+ * With `withSkipped`, the server targets of a run without one come too, `skip` set.
+ */
+export function prismaTargets(options: { withSkipped?: boolean } = {}): PrismaTarget[] {
   registerCleanup();
   const url = serverUrl(databaseChoice());
-  return [...(url === undefined ? [] : serverTargets(url)), pgliteTarget()];
+  if (url !== undefined) return [...serverTargets(url), pgliteTarget()];
+  const reason = noServerReason() as string;
+  const skipped = options.withSkipped === true ? serverTargets('postgresql://unreachable.invalid/none').map((t) => unreachable(t, reason)) : [];
+  return [...skipped, pgliteSocketTarget(), pgliteTarget()];
 }
 
 /** Every backend, the memory reference first. The engine suite loops over the same list. */
-export function backendTargets(): Array<BackendTarget> {
+export function backendTargets(options: { withSkipped?: boolean } = {}): Array<BackendTarget & { readonly skip?: string }> {
   const memory: BackendTarget<MemoryBackend> = {
     name: 'memory',
     harness: { makeBackend: ({ clock }) => new MemoryBackend({ clock }) },
   };
-  return [memory as BackendTarget, ...(prismaTargets() as BackendTarget[])];
+  return [memory as BackendTarget, ...(prismaTargets(options) as BackendTarget[])];
 }
