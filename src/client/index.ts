@@ -1,0 +1,10 @@
+/**
+ * `chord-sync/client`: keeps one context in sync over the SSE route of `chord-sync/http`. Runs in
+ * browsers and Node as it is: no dependencies, no Node-only imports.
+ */
+export { ChordClient, ChordClientError, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from './chord-client.js';
+export type { ChordClientConfig, ChordClientState, HeaderValues } from './chord-client.js';
+export { SseParser } from './sse-parser.js';
+export type { SseEvent } from './sse-parser.js';
+export { applyDelta } from '../delta/index.js';
+export type { Delta, Json, JsonObject } from '../types.js';
