@@ -5,8 +5,14 @@ export {
   VersionConflictError,
   ValidationError,
   BackendUnavailableError,
+  PoolExhaustedError,
+  ConfigurationError,
+  TimeoutError,
+  StatementError,
+  CorruptDataError,
+  CallbackError,
 } from './errors.js';
-export type { ChordErrorCode } from './errors.js';
+export type { ChordErrorCode, ConfigurationProblem } from './errors.js';
 export type {
   ChordBackend,
   ListOptions,

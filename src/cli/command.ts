@@ -85,7 +85,17 @@ export async function exitCodeOf(command: string, io: CliIo, work: () => Promise
     return await work();
   } catch (error) {
     if (!(error instanceof ChordError)) throw error;
-    io.err(`chord-sync ${command}: ${error.message}`);
-    return 1;
+    return reportChordError(command, io, error);
   }
+}
+
+/**
+ * Prints a `ChordError` as one line, `chord-sync <command>: <message> [<code>]` (no stack: the
+ * message says what to fix), and returns the exit code for it, 1.
+ */
+export function reportChordError(command: string, io: CliIo, error: ChordError): number {
+  // A driver's message may span lines (Prisma's does); the report stays one line.
+  const message = error.message.split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ');
+  io.err(`chord-sync ${command}: ${message} [${error.code}]`);
+  return 1;
 }

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
-import { type CliIo } from './command.js';
+import { ChordError } from '../errors.js';
+import { type CliIo, reportChordError } from './command.js';
 import { COMMANDS } from './commands/index.js';
 
 /** The real process's output and environment. */
@@ -39,6 +40,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       io.err(`chord-sync ${name}: ${(error as Error).message}\n${command.usage}`);
       return 2;
     }
+    if (error instanceof ChordError) return reportChordError(name, io, error);
+    // Anything else is a bug in chord-sync: the stack is what its report needs.
     io.err(`chord-sync ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return 1;
   }

@@ -4,6 +4,8 @@ import type { CleanupOptions, CleanupReport } from './cleanup.js';
 
 /** The longest interval `setTimeout` can wait (2^31 − 1 ms); longer ones would fire at once. */
 export const MAX_CLEANUP_INTERVAL_MS = 2_147_483_647;
+/** Default longest time `stop()` waits for a run in flight before it resolves anyway: 1 s. */
+export const DEFAULT_STOP_WAIT_MS = 1_000;
 
 /** Options of `chord.startCleanup()`: when to run, where errors go, and the cleanup options of each run. */
 export interface StartCleanupOptions extends CleanupOptions {
@@ -20,8 +22,13 @@ export interface StartCleanupOptions extends CleanupOptions {
 
 /** A running cleanup schedule, as returned by `chord.startCleanup()`. */
 export interface CleanupSchedule {
-  /** Stops scheduling runs and resolves once a run in flight (if any) has finished. Safe to call twice. */
-  stop(): Promise<void>;
+  /**
+   * Stops scheduling runs and resolves once a run in flight (if any) has finished, or after
+   * `waitMs` (default {@link DEFAULT_STOP_WAIT_MS}) if it has not: a run stuck on a lock then ends
+   * by itself (by the backend's statement or lock timeout) and still reports to `onReport` /
+   * `onError`. Safe to call twice.
+   */
+  stop(options?: { readonly waitMs?: number }): Promise<void>;
   /** Changes the interval; a wait in progress restarts with the new interval. Integer ms ≥ 1. */
   setInterval(intervalMs: number): void;
   /** Replaces the cleanup options of the runs that start from now on (a run in flight keeps its own). */
@@ -80,10 +87,24 @@ export class CleanupScheduler implements CleanupSchedule {
     this.#arm();
   }
 
-  async stop(): Promise<void> {
+  async stop(options?: { readonly waitMs?: number }): Promise<void> {
+    const waitMs = options?.waitMs ?? DEFAULT_STOP_WAIT_MS;
+    if (typeof waitMs !== 'number' || !Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_CLEANUP_INTERVAL_MS) {
+      throw new ValidationError('options.waitMs', `must be an integer from 0 to ${MAX_CLEANUP_INTERVAL_MS} (milliseconds), got ${describe(waitMs)}`);
+    }
     this.#stopped = true;
     this.#disarm();
-    await this.#inFlight;
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+    });
+    try {
+      await Promise.race([inFlight, bound]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   setInterval(intervalMs: number): void {

@@ -3,9 +3,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { BackendUnavailableError, ChordError, ValidationError } from '../../errors.js';
+import { ChordError, StatementError, TimeoutError, ValidationError } from '../../errors.js';
 import { describe } from '../../validation.js';
-import { mapDriverError } from './driver-errors.js';
+import { mapDriverError, markDriverError } from './driver-errors.js';
+import { createPgPool } from './sql-executor.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './prisma-backend.js';
 import { quoteIdent } from './statements.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
@@ -176,12 +177,15 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
   let ownPool: pg.Pool | undefined;
   let pool: MigrationPool;
   if ('connectionString' in target) {
-    ownPool = new pg.Pool({
+    // No statement or lock timeout: a migration may rightly take long; the migration lock wait has its own bound.
+    ownPool = createPgPool({
       connectionString: url?.url ?? target.connectionString,
       max: 1,
       allowExitOnIdle: true,
       connectionTimeoutMillis: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    });
+      statementTimeoutMs: 0,
+      lockTimeoutMs: 0,
+    }).pool;
     ownPool.on('error', () => {}); // an idle-client failure must not crash the process; the query fails instead
     pool = ownPool as unknown as MigrationPool;
   } else {
@@ -193,6 +197,7 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
     try {
       connection = await pool.connect();
     } catch (error) {
+      markDriverError(error, { phase: 'connect' });
       throw mapDriverError(error, 'migrate');
     }
     let broken = false;
@@ -200,6 +205,7 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
       return await migrateOn(connection, migrations, schema, lockTimeoutMs, onProgress);
     } catch (error) {
       broken = true;
+      markDriverError(error, { phase: 'driver' });
       throw error instanceof ChordError ? error : mapDriverError(error, 'migrate');
     } finally {
       // A session that failed midway may still hold the lock or a search_path: don't pool it again.
@@ -228,7 +234,9 @@ async function migrateOn(
       await db.query(`SELECT pg_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY})`);
     } catch (error) {
       if ((error as { code?: unknown }).code === '55P03') {
-        throw new BackendUnavailableError(
+        throw new TimeoutError(
+          'lock',
+          lockTimeoutMs,
           `migrate: another process has held the migration lock (pg_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY}), also taken by prisma migrate) for over ${lockTimeoutMs} ms; wait for it to finish, or find it in pg_locks`,
           { cause: error },
         );
@@ -290,8 +298,9 @@ async function migrateOn(
         await db.query('COMMIT');
       } catch (error) {
         await db.query('ROLLBACK').catch(() => {});
+        markDriverError(error, { phase: 'driver' });
         const mapped = mapDriverError(error, `migrate ${migration.name}`);
-        if (mapped instanceof BackendUnavailableError && /failed the statement/.test(mapped.message)) {
+        if (mapped instanceof StatementError) {
           // Rolled back whole, so nothing is recorded and a fixed migration can simply run again.
           throw new MigrationError(
             migration.name,

@@ -1,5 +1,9 @@
 import type { DeltaCount, SyncRead } from '../../backend.js';
+import { parseDelta } from '../../delta/index.js';
+import { isPlainObject } from '../../delta/json.js';
+import { CorruptDataError, ValidationError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
+import { describe } from '../../validation.js';
 
 /** A bigint column as any driver returns it (pg: string; Prisma: bigint; count(*) alike) as a number. */
 export function toNumber(value: unknown): number {
@@ -7,9 +11,29 @@ export function toNumber(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
-/** A jsonb column: Prisma and pg parse it already; a string here is JSON text (contexts are objects, never strings). */
-function toObject(value: unknown): JsonObject {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as JsonObject;
+/**
+ * A stored context as read: pg, Prisma and PGlite all hand a jsonb column over parsed, so anything
+ * but a JSON object (a JSON string, an array, null) was not written by chord-sync: `CorruptDataError`.
+ */
+export function storedContext(value: unknown, contextId: string, version: unknown): JsonObject {
+  if (isPlainObject(value)) return value;
+  throw new CorruptDataError(contextId, versionOf(version), 'context', `a context is a JSON object, found ${describe(value)}`);
+}
+
+/** A stored delta as read, checked by the delta module's own validation (a stored delta is a full one, never a wire delta). */
+export function storedDelta(value: unknown, contextId: string, version: unknown): Delta {
+  try {
+    parseDelta(value, 'delta', 'full');
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new CorruptDataError(contextId, versionOf(version), 'delta', error.message.replace(/^invalid delta: /, ''), { cause: error });
+  }
+  return value as Delta;
+}
+
+function versionOf(value: unknown): number | undefined {
+  const version = value === null || value === undefined ? Number.NaN : toNumber(value);
+  return Number.isSafeInteger(version) ? version : undefined;
 }
 
 export interface ContextRow {
@@ -35,11 +59,11 @@ export interface CountRow {
 }
 
 export function toContextRecord(row: ContextRow): ContextRecord {
-  return { contextId: row.context_id, context: toObject(row.context), version: toNumber(row.version), insertedAt: toNumber(row.inserted_at) };
+  return { contextId: row.context_id, context: storedContext(row.context, row.context_id, row.version), version: toNumber(row.version), insertedAt: toNumber(row.inserted_at) };
 }
 
 export function toDeltaRecord(row: DeltaRow): DeltaRecord {
-  return { contextId: row.context_id, delta: toObject(row.delta) as Delta, version: toNumber(row.version), insertedAt: toNumber(row.inserted_at) };
+  return { contextId: row.context_id, delta: storedDelta(row.delta, row.context_id, row.version), version: toNumber(row.version), insertedAt: toNumber(row.inserted_at) };
 }
 
 export function toDeltaCount(row: CountRow): DeltaCount {
@@ -57,7 +81,7 @@ export function toSyncRead(row: SyncRow): SyncRead {
   const raw = (typeof row.deltas === 'string' ? JSON.parse(row.deltas) : row.deltas) as [string, string, unknown][] | null;
   const deltas = (raw ?? []).map(([version, insertedAt, delta]): DeltaRecord => ({
     contextId: context.contextId,
-    delta: toObject(delta) as Delta,
+    delta: storedDelta(delta, context.contextId, version),
     version: toNumber(version),
     insertedAt: toNumber(insertedAt),
   }));
