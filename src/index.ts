@@ -53,6 +53,8 @@ export {
   unset,
   applyChanges,
 } from './delta/index.js';
+export { TRACED_METHODS, CHORD_CHANNELS, channelName } from './engine/telemetry.js';
+export type { TracedMethod, ChordTraceContext } from './engine/telemetry.js';
 export type { ChangeAction, FormattedChange, FormattedDelta, Unset } from './delta/index.js';
 export {
   Chord,

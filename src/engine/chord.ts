@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHORD_BACKEND_METHODS, hasAtomicRestorer, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
+import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
 import type { ChordBackend, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
-import { NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
+import { ChordError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
 import {
@@ -19,9 +19,11 @@ import {
 import { resolveCleanupOptions, runCleanup, validateTtl } from './cleanup.js';
 import type { CleanupOptions, CleanupReport, ResolvedCleanupOptions } from './cleanup.js';
 import { CleanupScheduler } from './cleanup-schedule.js';
+import { DEFAULT_SYNC_CACHE_BYTES, KeyedQueue, SyncShare } from './sync-share.js';
 import { DEFAULT_WATCH_POLL_MS, LiveHub, validateWatchPollMs } from '../live/index.js';
 import type { LiveUpdate, WatchOptions } from '../live/index.js';
 import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
+import { traceMethods } from './telemetry.js';
 
 /** Default `deltaThreshold`: sync sends the full context past 100 versions behind; cleanup keeps 100 deltas. */
 export const DEFAULT_DELTA_THRESHOLD = 100;
@@ -77,6 +79,11 @@ export interface ChordConfig {
    */
   readonly limits?: JsonLimits;
   /**
+   * Byte budget of the cache of merged deltas that syncs share (per context, epoch, from and to
+   * version); `0` turns it off. An integer ≥ 0. Default: {@link DEFAULT_SYNC_CACHE_BYTES} (16 MiB).
+   */
+  readonly syncCacheBytes?: number;
+  /**
    * How often, in ms, `watch` re-reads a watched context when the backend has no change notices
    * (`subscribeChanges`); backends with them (every built-in one) are never polled. An integer
    * from 1 to 2³¹−1. Default: {@link DEFAULT_WATCH_POLL_MS} (1000).
@@ -108,11 +115,20 @@ export interface WriteResult {
   readonly delta: DeltaRecord | null;
 }
 
-/** The answer to `syncContext`. */
+/**
+ * The answer to `syncContext`. `epoch` is the context's current epoch (absent on a backend without
+ * epochs). Answers may be shared between concurrent callers: treat them as read-only.
+ */
 export type SyncResult =
   | { readonly kind: 'full'; readonly context: ContextRecord }
-  | { readonly kind: 'delta'; readonly delta: Delta; readonly fromVersion: number; readonly version: number }
-  | { readonly kind: 'no_change'; readonly version: number };
+  | { readonly kind: 'delta'; readonly delta: Delta; readonly fromVersion: number; readonly version: number; readonly epoch?: string }
+  | { readonly kind: 'no_change'; readonly version: number; readonly epoch?: string };
+
+/** Per-call options of `syncContext`. */
+export interface SyncOptions {
+  /** The epoch the client's version belongs to; another epoch than the context's answers `full`. */
+  readonly epoch?: string;
+}
 
 const CONFIG_KEYS = new Set([
   'backend',
@@ -124,6 +140,7 @@ const CONFIG_KEYS = new Set([
   'contextProvider',
   'maxWriteAttempts',
   'limits',
+  'syncCacheBytes',
   'watchPollMs',
 ]);
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
@@ -181,6 +198,8 @@ export class Chord {
   readonly #limits: Required<JsonLimits>;
   readonly #exportContext: ChordConfig['exportContext'];
   readonly #contextProvider: ChordConfig['contextProvider'];
+  readonly #syncShare: SyncShare;
+  readonly #writes = new KeyedQueue();
   readonly #watchPollMs: number;
   #live: LiveHub | undefined;
 
@@ -206,6 +225,9 @@ export class Chord {
     validateCount(maxWriteAttempts, 'config.maxWriteAttempts');
     if (maxWriteAttempts < 1) throw new ValidationError('config.maxWriteAttempts', 'must be at least 1');
     this.#limits = resolveLimits(config.limits);
+    const syncCacheBytes = config.syncCacheBytes === undefined ? DEFAULT_SYNC_CACHE_BYTES : config.syncCacheBytes;
+    validateCount(syncCacheBytes, 'config.syncCacheBytes');
+    this.#syncShare = new SyncShare(syncCacheBytes);
     const watchPollMs = config.watchPollMs === undefined ? DEFAULT_WATCH_POLL_MS : config.watchPollMs;
     validateWatchPollMs(watchPollMs, 'config.watchPollMs');
     this.#watchPollMs = watchPollMs;
@@ -283,53 +305,91 @@ export class Chord {
   }
 
   /**
-   * What a client holding `clientVersion` (`null`: nothing) needs to reach the current context:
-   * - `full` when it holds nothing, claims a version ahead of the server, is more than
-   *   `deltaThreshold` versions behind, or any delta in between is no longer stored;
+   * What a client holding `clientVersion` (`null`: nothing) of epoch `options.epoch` needs to
+   * reach the current context:
+   * - `full` when it holds nothing, holds a version of another epoch (an earlier life of the id),
+   *   claims a version ahead of the server, is more than `deltaThreshold` versions behind, any
+   *   delta in between is no longer stored (or not readable), or the deltas add up to more than
+   *   the context;
    * - `no_change` when it is current;
-   * - otherwise `delta`: one delta from `fromVersion` (its version) to `version`.
-   * `version` is always the context's current version.
+   * - otherwise `delta`: one delta from `fromVersion` (its version) to `version`, holding only what
+   *   a client needs to apply it.
+   * `version` is always the context's current version. Identical syncs in flight share one read,
+   * and merged deltas are shared between clients (see `syncCacheBytes`).
    *
    * @throws NotFoundError when the context does not exist.
    */
-  async syncContext(contextId: string, clientVersion: number | null): Promise<SyncResult> {
+  async syncContext(contextId: string, clientVersion: number | null, options?: SyncOptions): Promise<SyncResult> {
     validateContextId(contextId);
     if (clientVersion !== null) validateVersion(clientVersion, 'clientVersion');
-    const read = await this.#readForSync(contextId, clientVersion);
-    if (read === null) throw new NotFoundError(contextId);
-    const { context: current, deltas: stored } = read;
-    const version = current.version;
-    if (clientVersion === null || clientVersion > version) return { kind: 'full', context: current };
-    if (clientVersion === version) return { kind: 'no_change', version };
-    if (version - clientVersion > this.#deltaThreshold) return { kind: 'full', context: current };
-
-    // Deltas past the version read belong to writes that landed after the read (when the context
-    // and its deltas are two reads); the merged delta must end exactly at the context returned.
-    const needed: Delta[] = [];
-    let next = clientVersion + 1;
-    for (const record of stored) {
-      if (record.version > version) break;
-      if (record.version !== next) return { kind: 'full', context: current };
-      needed.push(record.delta);
-      next++;
-    }
-    if (next !== version + 1) return { kind: 'full', context: current };
-    return { kind: 'delta', delta: mergeDeltas(needed), fromVersion: clientVersion, version };
+    const epoch = validateSyncOptions(options);
+    const key = `${contextId}\u0000${clientVersion ?? ''}\u0000${epoch ?? ''}`;
+    return this.#syncShare.single(key, () => this.#sync(contextId, clientVersion, epoch));
   }
 
-  /** The context and the deltas a sync from `clientVersion` needs: one call when the backend can, else two. */
-  async #readForSync(contextId: string, clientVersion: number | null): Promise<SyncRead | null> {
-    const backend = this.#backend;
-    if (clientVersion === null) {
-      const context = await backend.getContext(contextId);
-      return context === null ? null : { context, deltas: [] };
+  async #sync(contextId: string, clientVersion: number | null, epoch: string | undefined): Promise<SyncResult> {
+    if (clientVersion === null) return this.#full(contextId);
+    let read: SyncRead | null;
+    try {
+      read = await this.#readForSync(contextId, clientVersion);
+    } catch (error) {
+      // A delta row that is not what chord-sync wrote can't be sent; the context row may be sound.
+      if (isCorruptDelta(error)) return this.#full(contextId);
+      throw error;
     }
+    if (read === null) throw new NotFoundError(contextId);
+    const { version } = read;
+    const sameLife = epoch === undefined || epoch === read.epoch;
+    if (sameLife && clientVersion === version) return withEpoch({ kind: 'no_change', version }, read.epoch);
+    const deltas = read.deltas;
+    const usable =
+      sameLife &&
+      clientVersion < version &&
+      deltas.length === version - clientVersion &&
+      deltas.every((d, i) => d.version === clientVersion + 1 + i);
+    if (!usable) {
+      if (read.context === null) return this.#full(contextId);
+      const record: ContextRecord = { contextId, context: read.context, version, insertedAt: read.insertedAt };
+      return { kind: 'full', context: read.epoch === undefined ? record : { ...record, epoch: read.epoch } };
+    }
+    let delta: Delta;
+    try {
+      delta = this.#syncShare.merged(contextId, read.epoch, clientVersion, version, () =>
+        toWireDelta(mergeDeltas(deltas.map((d) => d.delta))),
+      );
+    } catch (error) {
+      // A stored delta that does not merge was not written by chord-sync: the context still serves.
+      if (error instanceof ValidationError) return this.#full(contextId);
+      throw error;
+    }
+    return withEpoch({ kind: 'delta', delta, fromVersion: clientVersion, version }, read.epoch);
+  }
+
+  async #full(contextId: string): Promise<SyncResult> {
+    const context = await this.#backend.getContext(contextId);
+    if (context === null) throw new NotFoundError(contextId);
+    return { kind: 'full', context };
+  }
+
+  /**
+   * The reads of a sync: one call when the backend can; else the context, then its deltas (kept
+   * only when complete and no larger than the context, as a SyncReader would).
+   */
+  async #readForSync(contextId: string, clientVersion: number): Promise<SyncRead | null> {
+    const backend = this.#backend;
     if (hasSyncReader(backend)) return backend.readForSync(contextId, clientVersion, this.#deltaThreshold);
-    const context = await backend.getContext(contextId);
-    if (context === null) return null;
-    const behind = context.version - clientVersion;
-    const deltas = behind > 0 && behind <= this.#deltaThreshold ? await backend.getDeltas(contextId, clientVersion) : [];
-    return { context, deltas };
+    const current = await backend.getContext(contextId);
+    if (current === null) return null;
+    const head = { version: current.version, insertedAt: current.insertedAt, ...(current.epoch === undefined ? {} : { epoch: current.epoch }) };
+    const behind = current.version - clientVersion;
+    if (behind === 0) return { ...head, deltas: [], context: null };
+    if (behind < 0 || behind > this.#deltaThreshold) return { ...head, deltas: [], context: current.context };
+    const deltas = (await backend.getDeltas(contextId, clientVersion)).filter((d) => d.version <= current.version);
+    const budget = Math.max(JSON.stringify(current.context).length, SYNC_DELTA_BYTES_FLOOR);
+    let size = 0;
+    for (const d of deltas) size += JSON.stringify(d.delta).length;
+    if (deltas.length !== behind || size > budget) return { ...head, deltas: [], context: current.context };
+    return { ...head, deltas, context: null };
   }
 
   /**
@@ -353,7 +413,7 @@ export class Chord {
       this.#backend,
       async (id, version, epoch) => {
         try {
-          return await this.syncContext(id, version);
+          return await this.syncContext(id, version, epoch === undefined ? undefined : { epoch });
         } catch (error) {
           if (error instanceof NotFoundError) return null;
           throw error;
@@ -389,10 +449,11 @@ export class Chord {
    * context already stored changes nothing.
    *
    * On a backend with `restoreVersion` (every built-in one) the version check and the write are
-   * one step: a write that lands between the engine's read and the restore makes it throw
-   * `VersionConflictError` if it reached the provided version, and is never overwritten. On a
-   * backend without it, a racing write may be overwritten (its clients then get a full context,
-   * never a wrong delta).
+   * one step: a write that lands between the engine's read and the restore (from another process;
+   * this process queues its own writes to the context) makes the restore throw
+   * `VersionConflictError`, so an acknowledged write is never overwritten. On a backend without
+   * it, a racing write may be overwritten (its clients then get a full context, never a wrong
+   * delta).
    *
    * @throws ValidationError when no `contextProvider` is configured or it returns something invalid.
    * @throws NotFoundError when the provider returns `null`.
@@ -417,8 +478,16 @@ export class Chord {
     const context = candidate as JsonObject;
     validateVersion(version, 'contextProvider result.version');
     if (version < 1) throw new ValidationError('contextProvider result.version', 'must be at least 1 (0 means no context)');
+    // A context at the largest safe version could never be written again: every write would fail.
+    if (version >= Number.MAX_SAFE_INTEGER) {
+      throw new ValidationError('contextProvider result.version', `must be below ${Number.MAX_SAFE_INTEGER}, so the restored context can be written on`);
+    }
+    return this.#writes.run(contextId, () => this.#restore(contextId, context, version));
+  }
 
-    const current = await this.#backend.getContext(contextId);
+  async #restore(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+    const backend = this.#backend;
+    const current = await backend.getContext(contextId);
     if (current !== null) {
       if (version < current.version) throw new VersionConflictError(contextId, version, current.version);
       if (version === current.version) {
@@ -426,13 +495,14 @@ export class Chord {
         throw new VersionConflictError(contextId, version, current.version);
       }
     }
-    // With the capability, the backend re-checks the version as it writes, so a write that landed
-    // since the read above makes this a VersionConflictError instead of being overwritten.
-    if (hasAtomicRestorer(this.#backend)) return this.#backend.restoreVersion(contextId, context, version);
-    // Context first, then deltas: a delta a racing writer adds on top of the restored version may be
-    // deleted too, which sync reports as a gap (full context) rather than a delta from elsewhere.
-    const record = await this.#backend.setContext(contextId, context, version);
-    await this.#backend.deleteDeltasForContext(contextId);
+    // The backend writes only if the stored version is still the one just read, so a write that
+    // landed since (from another process) is never overwritten: the restore fails with
+    // VersionConflictError instead, and the caller decides.
+    if (hasAtomicRestorer(backend)) return backend.restoreVersion(contextId, context, version, current?.version ?? 0);
+    // Context first, then deltas: a delta a racing writer adds on top of the restored version may
+    // be deleted too, which sync reports as a gap (full context) rather than a delta from elsewhere.
+    const record = await backend.setContext(contextId, context, version);
+    await backend.deleteDeltasForContext(contextId);
     return record;
   }
 
@@ -479,7 +549,17 @@ export class Chord {
    * Read, compute, compare-and-set, and on a lost race (without `expectedVersion`) start over from
    * a fresh read, so the change is always applied to the latest stored context.
    */
-  async #write(
+  #write(
+    contextId: string,
+    expectedVersion: number | undefined,
+    compute: (current: ContextRecord | null) => JsonObject,
+  ): Promise<WriteResult> {
+    // Writes to one context from this process go one at a time, so they never race each other:
+    // only other processes can make a compare-and-set fail.
+    return this.#writes.run(contextId, () => this.#writeNow(contextId, expectedVersion, compute));
+  }
+
+  async #writeNow(
     contextId: string,
     expectedVersion: number | undefined,
     compute: (current: ContextRecord | null) => JsonObject,
@@ -519,6 +599,41 @@ export class Chord {
     const contextRecord = await backend.setContext(contextId, context, readVersion + 1);
     return { context: contextRecord, delta: deltaRecord };
   }
+}
+// Each public method publishes on its chord-sync:<method> TracingChannel (src/engine/telemetry.ts).
+traceMethods(Chord.prototype);
+
+function validateSyncOptions(options: unknown): string | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'epoch') throw new ValidationError(`options.${key}`, 'is not a sync option (known: epoch)');
+  }
+  const { epoch } = options as { epoch?: unknown };
+  if (epoch === undefined) return undefined;
+  if (typeof epoch !== 'string' || epoch === '' || epoch.length > MAX_EPOCH_LENGTH) {
+    throw new ValidationError('options.epoch', `must be a non-empty string of at most ${MAX_EPOCH_LENGTH} characters, got ${describe(epoch)}`);
+  }
+  return epoch;
+}
+
+/** Longest epoch a client may send; built-in backends make 22-character ones. */
+const MAX_EPOCH_LENGTH = 128;
+
+function withEpoch<T extends object>(answer: T, epoch: string | undefined): T & { epoch?: string } {
+  return epoch === undefined ? answer : { ...answer, epoch };
+}
+
+/** Stored data that chord-sync did not write, at a delta (not the context row). */
+function isCorruptDelta(error: unknown): boolean {
+  return error instanceof ChordError && (error.code as string) === 'corrupt_data' && (error as { kind?: unknown }).kind === 'delta';
+}
+
+// Until the lean wire format lands in src/delta, sync sends deltas as stored.
+function toWireDelta(delta: Delta): Delta {
+  return delta;
 }
 
 /** Exponential backoff with full jitter, so writers that lost together don't collide again. */
