@@ -6,7 +6,9 @@ import { DEFAULT_CLEANUP_BATCH_SIZE } from '../../engine/cleanup.js';
 import type { CleanupReport, CleanupStep } from '../../engine/cleanup.js';
 import { ValidationError } from '../../errors.js';
 import { validateContextId } from '../../validation.js';
-import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl } from '../command.js';
+import { previewCleanup } from '../../backends/prisma/cleanup-preview.js';
+import { resolveSchema, splitSchemaParam } from '../../backends/prisma/connection-schema.js';
+import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
 import { parseCount } from './stats.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -94,11 +96,32 @@ export async function runCleanupCommand(backend: ChordBackend, io: CliIo, option
   return report;
 }
 
+/** `cleanup --dry-run`: what each step would delete now, deleting nothing. */
+async function printCleanupPreview(url: string, schema: string, io: CliIo, options: CleanupCommandOptions): Promise<void> {
+  const deltaTtl = options.deltaTtl === undefined ? DEFAULT_DELTA_TTL : options.deltaTtl;
+  const contextTtl = options.contextTtl === undefined ? DEFAULT_CONTEXT_TTL : options.contextTtl;
+  const deltaThreshold = options.deltaThreshold ?? DEFAULT_DELTA_THRESHOLD;
+  const now = Date.now();
+  const preview = await previewCleanup(url, schema, {
+    contextCutoff: contextTtl === null ? null : now - contextTtl,
+    deltaCutoff: deltaTtl === null ? null : now - deltaTtl,
+    deltaThreshold,
+    ...(options.contextId === undefined ? {} : { contextId: options.contextId }),
+  });
+  const { deltasDeleted } = preview;
+  io.out(`Dry run on ${redactUrl(url)} (schema ${schema}): nothing deleted. A cleanup now would delete:`);
+  io.out(`  1. idle contexts (idle longer than ${formatDuration(contextTtl)}): ${preview.contextsDeleted} (with ${deltasDeleted.withContexts} deltas)`);
+  io.out(`  2. expired deltas (older than ${formatDuration(deltaTtl)}): ${deltasDeleted.expired}`);
+  io.out(`  3. deltas beyond the newest ${deltaThreshold} per context: ${deltasDeleted.beyondThreshold}`);
+  io.out(`In all: ${preview.contextsDeleted} context(s) and ${deltasDeleted.total} delta(s).`);
+}
+
 export const cleanupCommand: CliCommand = {
   name: 'cleanup',
   summary: 'delete idle contexts, expired deltas and deltas beyond the threshold, in batches',
   usage: `Usage: chord-sync cleanup [--url <postgresql://…>] [--schema <name>] [--delta-ttl <duration>]
                          [--context-ttl <duration>] [--threshold <n>] [--batch-size <n>] [--context <id>]
+                         [--dry-run]
 
 Runs chord-sync's cleanup once on the database at --url (default: DATABASE_URL), in three steps:
   1. contexts not written for longer than --context-ttl, with their deltas (default: off);
@@ -107,7 +130,8 @@ Runs chord-sync's cleanup once on the database at --url (default: DATABASE_URL),
 Each step deletes set-based in batches of --batch-size rows (default: ${DEFAULT_CLEANUP_BATCH_SIZE}) and prints
 progress while batches come back full. Durations are milliseconds or a number with ms, s, m, h
 or d (e.g. 7d); "off" skips the step. --context limits every step to one context id. --schema is
-the PostgreSQL schema of chord-sync's tables (default: public).`,
+the PostgreSQL schema of chord-sync's tables (default: the URL's ?schema=, else chord).
+--dry-run deletes nothing: it counts what each step would delete now, in one read-only query.`,
 
   async run(args, io) {
     const { values } = parseArgs({
@@ -120,6 +144,7 @@ the PostgreSQL schema of chord-sync's tables (default: public).`,
         threshold: { type: 'string' },
         'batch-size': { type: 'string' },
         context: { type: 'string' },
+        'dry-run': { type: 'boolean' },
       },
       allowPositionals: false,
     });
@@ -139,8 +164,16 @@ the PostgreSQL schema of chord-sync's tables (default: public).`,
       };
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      io.err(`chord-sync cleanup: ${error.message}\n${cleanupCommand.usage}`);
-      return 2;
+      return usageError('cleanup', io, error.message);
+    }
+    const schema = schemaOption('cleanup', values.schema, io);
+    if (!schema.ok) return 2;
+    if (values['dry-run'] === true) {
+      return exitCodeOf('cleanup', io, async () => {
+        const split = splitSchemaParam(url, values.url === undefined ? 'DATABASE_URL' : '--url');
+        await printCleanupPreview(split.url, resolveSchema(schema.schema, split.schema, '--schema'), io, options);
+        return 0;
+      });
     }
     const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
     try {

@@ -3,7 +3,7 @@ import type { ChordBackend } from '../../backend.js';
 import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
 import { ValidationError } from '../../errors.js';
 import { validateCount } from '../../validation.js';
-import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl } from '../command.js';
+import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
 
 /** Default number of contexts `chord-sync stats` lists. */
 export const DEFAULT_STATS_LIMIT = 50;
@@ -14,6 +14,8 @@ export interface StatsOptions {
   readonly limit?: number;
   /** Skip this many first. Default: 0. */
   readonly offset?: number;
+  /** One JSON object on one line instead of the table: `{ contexts: [{ contextId, version, deltas, insertedAt }], offset, more }`. */
+  readonly json?: boolean;
 }
 
 /** Parses a non-negative integer option, naming it in the error. */
@@ -51,6 +53,15 @@ export async function printStats(backend: ChordBackend, io: CliIo, options: Stat
   // One more than shown tells whether there is a next page without counting the whole table.
   const page = await backend.listContexts({ limit: limit + 1, offset, order: 'asc' });
   const shown = page.slice(0, limit);
+  if (options.json === true) {
+    const contexts = [];
+    for (const record of shown) {
+      const [counted] = await backend.listContextsWithDeltaCounts({ contextId: record.contextId });
+      contexts.push({ contextId: record.contextId, version: record.version, deltas: counted?.count ?? 0, insertedAt: record.insertedAt });
+    }
+    io.out(JSON.stringify({ contexts, offset, more: page.length > limit }));
+    return;
+  }
   if (shown.length === 0) {
     io.out(offset === 0 ? 'No contexts stored.' : `No contexts past the first ${offset}.`);
     return;
@@ -73,12 +84,13 @@ export async function printStats(backend: ChordBackend, io: CliIo, options: Stat
 export const statsCommand: CliCommand = {
   name: 'stats',
   summary: 'list contexts with their version and number of stored deltas, as a table',
-  usage: `Usage: chord-sync stats [--url <postgresql://…>] [--schema <name>] [--limit <n>] [--offset <n>]
+  usage: `Usage: chord-sync stats [--url <postgresql://…>] [--schema <name>] [--limit <n>] [--offset <n>] [--json]
 
 Lists the contexts stored in the database at --url (default: DATABASE_URL) in context id order:
 id, current version, number of stored deltas, and time of the last write. Shows --limit contexts
 (default ${DEFAULT_STATS_LIMIT}) after skipping --offset (default 0). --schema is the PostgreSQL
-schema of chord-sync's tables (default: public).`,
+schema of chord-sync's tables (default: the URL's ?schema=, else chord). --json prints one JSON
+object instead: {"contexts":[{"contextId","version","deltas","insertedAt"}],"offset","more"}.`,
 
   async run(args, io) {
     const { values } = parseArgs({
@@ -88,6 +100,7 @@ schema of chord-sync's tables (default: public).`,
         schema: { type: 'string' },
         limit: { type: 'string' },
         offset: { type: 'string' },
+        json: { type: 'boolean' },
       },
       allowPositionals: false,
     });
@@ -95,16 +108,18 @@ schema of chord-sync's tables (default: public).`,
     if (url === undefined) return 2;
     let options: StatsOptions;
     try {
-      options = { limit: parseCount(values.limit, '--limit'), offset: parseCount(values.offset, '--offset') };
+      options = { limit: parseCount(values.limit, '--limit'), offset: parseCount(values.offset, '--offset'), json: values.json === true };
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      io.err(`chord-sync stats: ${error.message}`);
-      return 2;
+      return usageError('stats', io, error.message);
     }
+    const schema = schemaOption('stats', values.schema, io);
+    if (!schema.ok) return 2;
     const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
     try {
       return await exitCodeOf('stats', io, async () => {
-        io.out(`Contexts in ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}\n`);
+        // With --json, stdout is the JSON alone.
+        if (values.json !== true) io.out(`Contexts in ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}\n`);
         await printStats(backend, io, options);
         return 0;
       });
