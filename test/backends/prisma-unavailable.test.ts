@@ -1,48 +1,22 @@
 // An unreachable, silent or dropped database: typed errors within the connect timeout, never a
 // hang, never a crash.
-import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
-import { BackendUnavailableError } from '../../src/errors.js';
 import { createRunDatabase, serverUrl } from '../support/database.js';
-import { databaseChoice } from '../support/targets.js';
+import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
+import { type SilentServer, expectUnavailable, refusedUrl, silentServer } from '../support/unreachable.js';
 
-/** A TCP server that accepts connections and never answers: a stuck database. */
-let silent: Server;
-const sockets: Socket[] = [];
+/** A stuck database: accepts connections and never answers. */
+let silent: SilentServer;
 let silentUrl = '';
 beforeAll(async () => {
-  silent = createServer((socket) => void sockets.push(socket));
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const address = silent.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  silentUrl = `postgresql://postgres@127.0.0.1:${address.port}/none`;
+  silent = await silentServer();
+  silentUrl = silent.url;
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise((resolve) => silent.close(resolve));
+  await silent.close();
 });
-
-/** A port nothing listens on: take a free one and close it. */
-async function refusedUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return `postgresql://postgres@127.0.0.1:${port}/none`;
-}
-
-async function expectUnavailable(promise: Promise<unknown>): Promise<BackendUnavailableError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BackendUnavailableError);
-  expect((error as BackendUnavailableError).code).toBe('unavailable');
-  expect((error as Error).cause).toBeDefined();
-  return error as BackendUnavailableError;
-}
 
 describe('PrismaBackend without a database', () => {
   test('connection refused: reads, writes, listing and cleanup throw BackendUnavailableError', async () => {
@@ -81,11 +55,11 @@ describe('PrismaBackend without a database', () => {
 });
 
 const url = serverUrl(databaseChoice());
-if (url !== undefined) {
-  describe('PrismaBackend when the server drops its connections', () => {
-    test('an idle pooled connection killed by the server is reported, not fatal, and the next call reconnects', async () => {
+const noServer = noServerReason();
+describe('PrismaBackend when the server drops its connections', () => {
+    test.skipIf(noServer !== undefined)(`an idle pooled connection killed by the server is reported, not fatal, and the next call reconnects${skipNote(noServer)}`, async () => {
       // A database of its own, so killing its sessions touches no other test.
-      const db = await createRunDatabase(url);
+      const db = await createRunDatabase(url as string);
       await migrate({ connectionString: db.url });
       const poolErrors: Error[] = [];
       let reported!: () => void;
@@ -98,7 +72,7 @@ if (url !== undefined) {
           reported();
         },
       });
-      const admin = new pg.Client({ connectionString: url });
+      const admin = new pg.Client({ connectionString: url as string });
       await admin.connect();
       try {
         await backend.setContext('a', { n: 1 }, 1);
@@ -116,4 +90,3 @@ if (url !== undefined) {
       }
     });
   });
-}

@@ -2,14 +2,14 @@
 // accepts but never answers both give BackendUnavailableError within the connect timeout. A
 // dropped pooled connection (pg_terminate_backend) never crashes the process, and the next call
 // works on the same backend.
-import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { Chord } from '../../src/engine/index.js';
 import { BackendUnavailableError, ChordError } from '../../src/errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
 import type { DisposablePostgres } from '../support/disposable-postgres.js';
+import { expectUnavailable, refusedPort, silentServer } from '../support/unreachable.js';
 import { freshSchema, missingBinaries, startServer } from './support.js';
 
 /** Every backend method, called with valid arguments. */
@@ -35,55 +35,36 @@ function everyMethod(backend: PrismaBackend): Array<[string, () => Promise<unkno
   ];
 }
 
-async function expectUnavailable(call: () => Promise<unknown>, what: string): Promise<BackendUnavailableError> {
-  const error = await call().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, `${what} rejects with BackendUnavailableError`).toBeInstanceOf(BackendUnavailableError);
-  const e = error as BackendUnavailableError;
-  expect(e.code).toBe('unavailable');
-  expect(e.cause, `${what} keeps the driver error as cause`).toBeDefined();
-  return e;
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A TCP server that accepts connections and never sends a byte: a database that hangs. */
-async function silentServer(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server: Server = createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    accepted: () => accepted,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('an unreachable database', () => {
-  test('the default connect timeout is at most 10 s', () => {
+  test(`a backend given no connectTimeoutMs gives up on a silent server after the default ${DEFAULT_CONNECT_TIMEOUT_MS} ms, not before`, async () => {
     expect(DEFAULT_CONNECT_TIMEOUT_MS).toBeLessThanOrEqual(10_000);
+    const silent = await silentServer();
+    const backend = new PrismaBackend({ connectionString: silent.url });
+    // Fake timers for the connect timer only; the socket itself is real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let settled: unknown = 'pending';
+      const call = backend.getContext('a').then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      void call.then((outcome) => (settled = outcome));
+      // The connection reaches the server (a real socket) and its timer is set.
+      for (let i = 0; i < 200 && silent.accepted() === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(silent.accepted(), 'the call reached the silent server').toBeGreaterThan(0);
+      await vi.advanceTimersByTimeAsync(DEFAULT_CONNECT_TIMEOUT_MS - 1);
+      expect(settled, 'still waiting 1 ms before the default timeout').toBe('pending');
+      await vi.advanceTimersByTimeAsync(1);
+      await expectUnavailable(call.then((outcome) => Promise.reject(outcome)), 'getContext on a silent server');
+    } finally {
+      vi.useRealTimers();
+      await backend.close();
+      await silent.close();
+    }
   });
 
   test('a refused port: every backend method, the engine and migrate reject with BackendUnavailableError', async () => {
-    const url = `postgresql://postgres@127.0.0.1:${await closedPort()}/postgres`;
+    const url = `postgresql://postgres@127.0.0.1:${await refusedPort()}/postgres`;
     const backend = new PrismaBackend({ connectionString: url, connectTimeoutMs: 2_000 });
     try {
       const started = performance.now();
