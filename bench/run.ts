@@ -2,9 +2,11 @@
  * `npm run bench [-- flags]`: chord-sync against hand-written references, printed as Markdown
  * tables (what docs/benchmarks.md quotes).
  *
- *   (no flag)            every section: ratios, memory, scale, cleanup
+ *   (no flag)            every section: ratios, memory, scale, cleanup, memory scale
  *   --ratios             only the ratio tables (PrismaBackend vs pg, MemoryBackend vs Map)
  *   --scale              only the scale and cleanup sections
+ *   --memory-scale       only MemoryBackend's write cost at 400k vs 10k contexts and its event-loop stalls
+ *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
  *   --iterations N       calls per batch for database operations (default 100)
  *   --no-prisma-client   leave out the informational "via Prisma" column
@@ -19,11 +21,13 @@ import { type BenchDatabase, DEFAULT_ADMIN_URL, analyze, createBenchDatabase } f
 import { measure, ratioTable } from './lib/measure.js';
 import { memoryCases } from './sections/memory.js';
 import { backendCases, makeRatioSides, seedBase } from './sections/ratios.js';
+import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './sections/memory-scale.js';
 import { runCleanup, runScale } from './sections/scale.js';
 
 interface Flags {
   ratios: boolean;
   scale: boolean;
+  memoryScale: boolean;
   rounds: number;
   iterations: number;
   prismaClient: boolean;
@@ -32,9 +36,10 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, memoryScale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
+  let onlyMemoryScale = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -45,6 +50,7 @@ function parseFlags(argv: readonly string[]): Flags {
     switch (arg) {
       case '--ratios': onlyRatios = true; break;
       case '--scale': onlyScale = true; break;
+      case '--memory-scale': onlyMemoryScale = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
       case '--no-prisma-client': flags.prismaClient = false; break;
@@ -53,9 +59,10 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios !== onlyScale) {
+  if (onlyRatios || onlyScale || onlyMemoryScale) {
     flags.ratios = onlyRatios;
     flags.scale = onlyScale;
+    flags.memoryScale = onlyMemoryScale;
   }
   return flags;
 }
@@ -124,6 +131,14 @@ async function main(): Promise<void> {
       out(await runScale(db, { smallContexts: 100, largeContexts: large }, flags.rounds, log));
       out(`\n## Cleanup: ${large * 100} expired deltas; ${large * 50} deltas beyond the threshold\n`);
       out(await runCleanup(db, large, 10_000, log));
+      out('');
+    }
+    if (flags.memoryScale) {
+      const sizes = DEFAULT_MEMORY_SCALE_SIZES;
+      out(`## MemoryBackend: a write at ${sizes.largeContexts / 1000}k contexts vs at ${sizes.smallContexts / 1000}k\n`);
+      out(await runMemoryWrites(sizes, flags.rounds, log));
+      out(`\n## MemoryBackend: event-loop stalls during long calls\n`);
+      out(await runMemoryStalls(sizes, log));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);

@@ -27,6 +27,7 @@ import {
   validateVersion,
   type JsonLimits,
 } from '../../validation.js';
+import { EventLoopTurns } from './event-loop-turns.js';
 import { SortedIdSet } from './sorted-id-set.js';
 
 /** Constructor input of {@link MemoryBackend}. */
@@ -157,25 +158,30 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const { contextId, version, insertedAt, limit, offset, order } = validateListOptions(options);
     const contexts = this.#contexts;
     const ids = contextId === undefined ? this.#contextIds.values(order) : [contextId];
-    function* matching(): Generator<[string, StoredContext]> {
+    function* matching(): Generator<[string, StoredContext] | typeof BETWEEN_IDS> {
       for (const id of ids) {
         const stored = contexts.get(id);
-        if (stored === undefined) continue;
-        if (version !== undefined && stored.version !== version) continue;
-        if (insertedAt !== undefined && stored.insertedAt < insertedAt) continue;
-        yield [id, stored];
+        if (
+          stored !== undefined &&
+          (version === undefined || stored.version === version) &&
+          (insertedAt === undefined || stored.insertedAt >= insertedAt)
+        ) {
+          yield [id, stored];
+        }
+        yield BETWEEN_IDS;
       }
     }
     // Records are built after paging, so skipped ones are never parsed.
-    return Array.from(page(matching(), offset, limit), ([id, stored]) => toContextRecord(id, stored));
+    return collectPage(matching(), offset, limit, ([id, stored]) => toContextRecord(id, stored));
   }
 
   async listContextsWithDeltaCounts(options?: ListOptions): Promise<DeltaCount[]> {
     const { contextId, version, insertedAt, limit, offset, order } = validateListOptions(options);
     const deltas = this.#deltas;
     const ids = contextId === undefined ? this.#deltaIds.values(order) : [contextId];
-    function* counted(): Generator<DeltaCount> {
+    function* counted(): Generator<DeltaCount | typeof BETWEEN_IDS> {
       for (const id of ids) {
+        yield BETWEEN_IDS;
         const list = deltas.get(id);
         if (list === undefined) continue;
         let count = 0;
@@ -190,7 +196,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
         if (count > 0) yield { contextId: id, count };
       }
     }
-    return [...page(counted(), offset, limit)];
+    return collectPage(counted(), offset, limit, (count) => count);
   }
 
   async listDeltas(options?: ListOptions): Promise<DeltaRecord[]> {
@@ -199,8 +205,11 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const ids = contextId === undefined ? this.#deltaIds.values(order) : [contextId];
     const passes = (d: StoredDelta) => insertedAt === undefined || d.insertedAt >= insertedAt;
     const descending = order === 'desc';
-    function* matching(): Generator<[string, StoredDelta]> {
+    function* matching(): Generator<[string, StoredDelta] | typeof BETWEEN_IDS> {
       for (const id of ids) {
+        // Before the id's list is read, never inside it: a turn given mid-list could let a write
+        // or cleanup reshape the list under the walk.
+        yield BETWEEN_IDS;
         const list = deltas.get(id);
         if (list === undefined) continue;
         if (version !== undefined) {
@@ -214,7 +223,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
         }
       }
     }
-    return Array.from(page(matching(), offset, limit), ([id, stored]) => toDeltaRecord(id, stored));
+    return collectPage(matching(), offset, limit, ([id, stored]) => toDeltaRecord(id, stored));
   }
 
   async writeVersion(
@@ -262,29 +271,34 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
-    const idle: string[] = [];
+    const turns = new EventLoopTurns();
+    let contexts = 0;
+    let deltas = 0;
+    // A long batch gives the event loop turns, so other calls run in between: each context is
+    // checked and deleted with its deltas in one step, so a write that lands during a turn is
+    // judged on what it wrote. Contexts written during a turn join the Map's end and are checked too.
     for (const [id, stored] of this.#contexts) {
       if (stored.insertedAt < olderThanTime) {
-        idle.push(id);
-        if (idle.length === batchSize) break;
+        this.#removeContext(id);
+        deltas += this.#removeDeltaList(id);
+        if (++contexts === batchSize) break;
       }
+      if (turns.due()) await turns.give();
     }
-    let deltas = 0;
-    for (const id of idle) {
-      this.#removeContext(id);
-      deltas += this.#removeDeltaList(id);
-    }
-    return { contexts: idle.length, deltas };
+    return { contexts, deltas };
   }
 
   async deleteDeltasOlderThan(olderThanTime: number, batchSize: number): Promise<number> {
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
+    const turns = new EventLoopTurns();
     let removed = 0;
     // Deleting the current entry while iterating a Map is safe: iteration continues with the next.
+    // Turns are given between contexts only, and each list is taken from the Map after the turn.
     for (const [id, list] of this.#deltas) {
       removed += this.#removeWhere(id, list, (d) => d.insertedAt < olderThanTime, batchSize - removed);
       if (removed === batchSize) break;
+      if (turns.due()) await turns.give();
     }
     return removed;
   }
@@ -292,12 +306,14 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number> {
     validateCount(keep, 'keep');
     validateBatchSize(batchSize);
+    const turns = new EventLoopTurns();
     let removed = 0;
     for (const [id, list] of this.#deltas) {
       if (list.length > keep) {
         removed += this.#removeOldest(id, list, Math.min(list.length - keep, batchSize - removed));
         if (removed === batchSize) break;
       }
+      if (turns.due()) await turns.give();
     }
     return removed;
   }
@@ -449,17 +465,39 @@ function findVersion(list: readonly StoredDelta[], version: number): StoredDelta
   return d?.version === version ? d : undefined;
 }
 
-/** Skips `offset` items, then yields at most `limit`, pulling no more from `items` than needed. */
-function* page<T>(items: Iterable<T>, offset = 0, limit = Infinity): Generator<T> {
-  if (limit === 0) return;
+/**
+ * Marks the points of a listing walk between one id and the next, the only points where a long
+ * listing gives the event loop a turn (and so lets other calls change what it has yet to read).
+ */
+const BETWEEN_IDS: unique symbol = Symbol('between ids');
+
+/**
+ * Skips `offset` items, then builds at most `limit`, pulling no more from `items` than needed; at
+ * a {@link BETWEEN_IDS} mark, gives the event loop a turn once the walk has held it a while.
+ */
+async function collectPage<T, R>(
+  items: Iterable<T | typeof BETWEEN_IDS>,
+  offset: number | undefined,
+  limit: number | undefined,
+  build: (item: T) => R,
+): Promise<R[]> {
+  const built: R[] = [];
+  const max = limit ?? Infinity;
+  if (max === 0) return built;
+  const turns = new EventLoopTurns();
   let skipped = 0;
-  let taken = 0;
+  const skip = offset ?? 0;
   for (const item of items) {
-    if (skipped < offset) {
+    if (item === BETWEEN_IDS) {
+      if (turns.due()) await turns.give();
+      continue;
+    }
+    if (skipped < skip) {
       skipped++;
       continue;
     }
-    yield item;
-    if (++taken >= limit) return;
+    built.push(build(item as T));
+    if (built.length >= max) break;
   }
+  return built;
 }
