@@ -70,7 +70,7 @@ async function errorOf(response: Response): Promise<{ code: string; message: str
 const SSE = { accept: 'text/event-stream' };
 const path = (id: string, query = ''): string => `/contexts/${encodeURIComponent(id)}${query}`;
 
-for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-client')) {
+for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-client' && t.name !== 'prisma/pglite-socket')) {
   describe(`sync route on ${target.name}`, () => {
     let backend: ChordBackend | undefined;
     afterEach(async () => {

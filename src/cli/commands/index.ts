@@ -3,6 +3,7 @@ import { cleanupCommand } from './cleanup.js';
 import { demoCommand } from './demo.js';
 import { helpCommand } from './help.js';
 import { migrateCommand } from './migrate.js';
+import { serveCommand } from './serve.js';
 import { statsCommand } from './stats.js';
 
 /** Every command, in the order `chord-sync help` lists them. Add a command here. */
@@ -11,5 +12,6 @@ export const COMMANDS: readonly CliCommand[] = [
   statsCommand,
   cleanupCommand,
   demoCommand,
+  serveCommand,
   helpCommand(() => COMMANDS),
 ];

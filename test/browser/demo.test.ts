@@ -1,0 +1,47 @@
+import { afterEach, expect, test } from 'vitest';
+import { DEMO_BOARD_ID, startDemoServer } from '../../src/cli/commands/serve.js';
+import { Chord } from '../../src/engine/chord.js';
+import { NO_BROWSER, buildClientLib, launchChromium } from './support.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+test.skipIf(NO_BROWSER !== undefined)(`the serve demo in two Chromium windows: a write in one shows in both${NO_BROWSER === undefined ? '' : ` (skipped: ${NO_BROWSER})`}`, async () => {
+  const lib = buildClientLib();
+  cleanups.push(() => lib.remove());
+  const chord = new Chord();
+  const demo = await startDemoServer({ chord, port: 0, libRoot: lib.dir });
+  cleanups.push(() => demo.close());
+  const browser = await launchChromium();
+  cleanups.push(() => browser.close());
+
+  const [first, second] = [await browser.context.newPage(), await browser.context.newPage()];
+  const pageErrors: string[] = [];
+  for (const page of [first!, second!]) {
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${demo.url}/`);
+    await page.locator('#status.live').waitFor();
+  }
+
+  // A note added through the first window's page shows in both.
+  await first!.fill('#new-text', 'hello from window one');
+  await first!.click('#add');
+  for (const page of [first!, second!]) {
+    await page.locator('.note .text', { hasText: 'hello from window one' }).waitFor();
+  }
+  // The second window removes it; it goes from both.
+  await second!.locator('.note', { hasText: 'hello from window one' }).locator('.remove').click();
+  for (const page of [first!, second!]) {
+    await page.locator('.note').first().waitFor({ state: 'detached' });
+  }
+  // A write on the server side shows in both windows too, at the server's version.
+  const { context } = await chord.updateContext(DEMO_BOARD_ID, { notes: { fromserver: { text: 'written by the server', x: 40, y: 40, color: '#ddf4ff' } } });
+  for (const page of [first!, second!]) {
+    await page.locator('.note .text', { hasText: 'written by the server' }).waitFor();
+    expect(await page.evaluate(() => (window as unknown as { chordClient: { state: { version: number } } }).chordClient.state.version)).toBe(context.version);
+  }
+  expect(pageErrors).toEqual([]);
+}, 120_000);
