@@ -39,6 +39,21 @@ export {
   hasChangeNotifier,
 } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
+// The input checks every built-in backend applies, for your own backend: with them it refuses what
+// the conformance suite expects refused, in the same words, and only storage is left to write.
+export {
+  validateContextId,
+  validateVersion,
+  validateTimestamp,
+  validateCount,
+  validateListOptions,
+  validateJson,
+  validateJsonObject,
+  serializeJsonObject,
+  resolveLimits,
+  deltaLimits,
+  readClock,
+} from './validation.js';
 export type { JsonLimits } from './validation.js';
 export { MemoryBackend } from './backends/memory/memory-backend.js';
 export type { MemoryBackendConfig } from './backends/memory/memory-backend.js';
