@@ -10,9 +10,6 @@ export {
 // For the engine only (not exported from the package): the same functions without validating
 // what the engine made or stored itself.
 export { calculateTrustedDelta, applyTrustedDelta, mergeTrustedDeltas, trustedWireDelta } from './delta.js';
-// For the backends (not exported from the package): the validation every delta function runs,
-// to refuse a stored row that is not a delta before the engine trusts it.
-export { parseDelta } from './parse.js';
 export type { ChangeAction, FormattedChange, FormattedDelta } from './delta.js';
 export { unset, applyChanges } from './changes.js';
 export type { Unset } from './changes.js';
