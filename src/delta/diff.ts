@@ -4,7 +4,7 @@
 import { ValidationError } from '../errors.js';
 import type { Json, JsonObject } from '../types.js';
 import { validateJson } from '../validation.js';
-import { hasOwn, isJsonValue, isPlainObject, jsonEqual, put } from './json.js';
+import { hasOwn, isJsonValue, isPlainObject, jsonEqual, ownValue, put } from './json.js';
 import type { ArrayNode, ObjectNode } from './node.js';
 
 /**
@@ -70,13 +70,16 @@ export function diffObject(a: JsonObject, b: JsonObject, path: Segment[], mode: 
   for (let i = 0; i < aKeys.length; i++) {
     const key = aKeys[i] as string;
     const before = a[key];
-    if (!hasOwn(b, key)) {
-      put((d ??= {}), key, check ? checked(before, 'oldContext', path, key) : before);
-      removed++;
+    const after = ownValue(b, key);
+    if (after === undefined) {
+      if (!hasOwn(b, key)) {
+        put((d ??= {}), key, check ? checked(before, 'oldContext', path, key) : before);
+        removed++;
+        continue;
+      }
+    } else if (before === after) {
       continue;
-    }
-    const after = b[key];
-    if (before === after) continue; // shared subtree (structural sharing): nothing to compare
+    } // shared subtree (structural sharing): nothing to compare
     if (typeof before === 'object' && before !== null && typeof after === 'object' && after !== null) {
       const beforeIsArray = Array.isArray(before);
       if (beforeIsArray && Array.isArray(after)) {

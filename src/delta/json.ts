@@ -33,17 +33,37 @@ export function jsonEqual(a: unknown, b: unknown, depth = 0): boolean {
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) {
-      if (!(i in a) || !(i in b) || !jsonEqual(a[i], b[i], depth + 1)) return false;
+      const x: unknown = a[i];
+      const y: unknown = b[i];
+      // undefined (a hole reads as undefined too) is not JSON: unequal, so it gets validated.
+      if (x === undefined || y === undefined) return false;
+      if (x !== y && !jsonEqual(x, y, depth + 1)) return false;
     }
     return true;
   }
   if (Array.isArray(b) || !isPlainObject(a) || !isPlainObject(b)) return false;
   const keys = Object.keys(a);
   if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) {
-    if (!hasOwn(b, key) || !jsonEqual(a[key], b[key], depth + 1)) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const y = ownValue(b, key);
+    if (y === undefined) return false;
+    const x = a[key];
+    if (x !== y && !jsonEqual(x, y, depth + 1)) return false;
   }
   return true;
+}
+
+/**
+ * `object[key]` if it is an own property, else `undefined`; cheaper than a hasOwn call per key,
+ * which it needs only where an inherited value could show through: Object.prototype's members
+ * are functions, or `__proto__`.
+ */
+export function ownValue(object: Record<string, unknown>, key: string): unknown {
+  const value = object[key];
+  if (value === undefined) return undefined;
+  if (typeof value === 'function' || key === '__proto__') return hasOwn(object, key) ? value : undefined;
+  return value;
 }
 
 /** Deeper than any value a delta may hold (MAX_DELTA_DEPTH in delta.ts), shallower than the call stack. */
@@ -60,7 +80,20 @@ export type { Json, JsonObject };
 
 /** Whether a string can be stored as JSON text by every backend (no lone surrogate, no NUL). */
 function isStorableString(value: string): boolean {
-  return value.isWellFormed() && !value.includes('\u0000');
+  // A loop beats the native calls (~90 ns each on Node 20) on the short strings most values are.
+  if (value.length > 32) return value.isWellFormed() && !value.includes('\u0000');
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0) return false;
+    if (code >= 0xd800 && code <= 0xdfff) {
+      // A high surrogate followed by a low one is a pair; anything else is lone.
+      if (code >= 0xdc00) return false;
+      const next = value.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    }
+  }
+  return true;
 }
 
 /**

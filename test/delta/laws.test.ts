@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { applyDelta, calculateDelta, formatDelta, isEmptyDelta, mergeDeltas } from '../../src/index.js';
-import type { Delta, Json, JsonObject } from '../../src/types.js';
+import type { Delta, JsonObject } from '../../src/types.js';
 import {
   RUNS,
   applyEdit,
@@ -16,7 +16,7 @@ import {
   objectArb,
   overlappingObjectArb,
   prototypeSnapshot,
-  valueAt,
+  checkFormatted,
 } from './support.js';
 
 const params = { numRuns: RUNS };
@@ -229,86 +229,3 @@ function reverseKeys(value: unknown): unknown {
 }
 
 
-// Every change reported must be a real change and match the contexts at its full path: replayed in
-// order onto `before`, each old value is the one there at that moment, and the replay ends at
-// `after`. (Array items are numbered as they are once the changes before them are made, so for a
-// path into an array the value there in `before` itself is not the old value in general.)
-function checkFormatted(
-  changes: ReturnType<typeof formatDelta>['changes'],
-  before: JsonObject,
-  after: JsonObject,
-): void {
-  let replayed: Json = clone(before);
-  for (const change of changes) {
-    const parent = valueAtAny(replayed, change.path.slice(0, -1));
-    const key = change.path[change.path.length - 1] as string;
-    const current = childOf(parent, key);
-    switch (change.action) {
-      case 'added':
-        if (Array.isArray(parent)) expect(Number(key)).toBeLessThanOrEqual(parent.length);
-        else expect(current).toBeUndefined();
-        expect(change).not.toHaveProperty('oldValue');
-        break;
-      case 'removed':
-        expectJsonEqual(change.oldValue, current);
-        expect(change).not.toHaveProperty('value');
-        break;
-      case 'modified':
-        expectJsonEqual(change.oldValue, current);
-        expect(canonical(change.oldValue)).not.toBe(canonical(change.value));
-        break;
-    }
-    // Where the path runs through objects only, the old value is a's and the new value b's.
-    if (!throughArray(before, change.path) && !throughArray(after, change.path)) {
-      if (change.action !== 'added') expectJsonEqual(change.oldValue, valueAt(before, change.path));
-      else expect(valueAt(before, change.path)).toBeUndefined();
-      if (change.action !== 'removed') expectJsonEqual(change.value, valueAt(after, change.path));
-      else expect(valueAt(after, change.path)).toBeUndefined();
-    }
-    replayed = replay(replayed, change.path, change) as Json;
-  }
-  // And the list is complete: replaying it onto `before` gives `after`.
-  expectJsonEqual(replayed, after);
-}
-
-function childOf(parent: Json | undefined, key: string): Json | undefined {
-  if (Array.isArray(parent)) return parent[Number(key)];
-  if (parent !== null && typeof parent === 'object' && Object.hasOwn(parent, key)) return parent[key];
-  return undefined;
-}
-
-function valueAtAny(value: Json, path: readonly string[]): Json | undefined {
-  let here: Json | undefined = value;
-  for (const key of path) here = childOf(here, key);
-  return here;
-}
-
-function throughArray(value: Json, path: readonly string[]): boolean {
-  let here: Json | undefined = value;
-  for (const key of path) {
-    if (Array.isArray(here)) return true;
-    here = childOf(here, key);
-  }
-  return false;
-}
-
-// `root` with one formatted change made: on an array, added inserts, removed takes out, modified
-// replaces; on an object, sets or deletes the key.
-function replay(root: unknown, path: readonly string[], change: ReturnType<typeof formatDelta>['changes'][number]): unknown {
-  const [key, ...rest] = path as [string, ...string[]];
-  if (Array.isArray(root)) {
-    const items = [...root];
-    const index = Number(key);
-    if (rest.length > 0) items[index] = replay(items[index], rest, change);
-    else if (change.action === 'added') items.splice(index, 0, change.value);
-    else if (change.action === 'removed') items.splice(index, 1);
-    else items[index] = change.value;
-    return items;
-  }
-  const object = { ...(root as Record<string, unknown>) };
-  const next =
-    rest.length > 0 ? replay(Object.hasOwn(object, key) ? object[key] : undefined, rest, change) : change.action === 'removed' ? undefined : change.value;
-  if (next === undefined) delete object[key];
-  else Object.defineProperty(object, key, { value: next, writable: true, enumerable: true, configurable: true });
-  return object;
-}
