@@ -41,7 +41,7 @@ test.skipIf(NO_BROWSER !== undefined)(`the serve demo in two Chromium windows: a
   const { context } = await chord.updateContext(DEMO_BOARD_ID, { notes: { fromserver: { text: 'written by the server', x: 40, y: 40, color: '#ddf4ff' } } });
   for (const page of [first!, second!]) {
     await page.locator('.note .text', { hasText: 'written by the server' }).waitFor();
-    expect(await page.evaluate(() => (window as unknown as { chordClient: { state: { version: number } } }).chordClient.state.version)).toBe(context.version);
+    expect(await page.evaluate(() => (globalThis as unknown as { chordClient: { state: { version: number } } }).chordClient.state.version)).toBe(context.version);
   }
   expect(pageErrors).toEqual([]);
 }, 120_000);
