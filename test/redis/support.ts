@@ -45,7 +45,7 @@ function escapeGlob(text: string): string {
 }
 
 /** A harness on the local Redis: a new key prefix per backend, its keys deleted in dispose. */
-export function localHarness(): BackendHarness<RedisBackend> & { readonly runPrefix: string } {
+export function localHarness(): BackendHarness<RedisBackend> & { readonly runPrefix: string; make(keyPrefix?: string): RedisBackend } {
   const runPrefix = `chordtest-${randomBytes(4).toString('hex')}`;
   let n = 0;
   afterAll(async () => {
@@ -54,6 +54,7 @@ export function localHarness(): BackendHarness<RedisBackend> & { readonly runPre
   return {
     runPrefix,
     makeBackend: ({ clock }) => new RedisBackend({ url: LOCAL_REDIS_URL, keyPrefix: `${runPrefix}:${n++}`, clock, commandTimeoutMs: 5_000 }),
+    make: (keyPrefix) => new RedisBackend({ url: LOCAL_REDIS_URL, keyPrefix: keyPrefix ?? `${runPrefix}:${n++}`, commandTimeoutMs: 5_000 }),
     // Each backend has a prefix of its own, so it starts empty; the run's keys go in one sweep after the file.
     dispose: (backend) => backend.close(),
   };

@@ -29,6 +29,7 @@ export class ChangeSubscriber implements ChangeSubscription {
   readonly #channelOf: (bucket: string) => string;
   readonly #listener: ChangeListener;
   readonly #connectTimeoutMs: number;
+  readonly #clientName: string;
   #resolveReady!: () => void;
   #clients: RedisNodeClient[] = [];
   #breakSession: (() => void) | undefined;
@@ -36,7 +37,8 @@ export class ChangeSubscriber implements ChangeSubscription {
   #wake: (() => void) | undefined;
   readonly #loop: Promise<void>;
 
-  constructor(connection: RedisConnection, channelOf: (bucket: string) => string, listener: ChangeListener, connectTimeoutMs: number) {
+  constructor(connection: RedisConnection, channelOf: (bucket: string) => string, listener: ChangeListener, connectTimeoutMs: number, clientName: string) {
+    this.#clientName = clientName;
     this.#connection = connection;
     this.#channelOf = channelOf;
     this.#listener = listener;
@@ -84,7 +86,7 @@ export class ChangeSubscriber implements ChangeSubscription {
   }
 
   async #listen(breakSession: () => void): Promise<void> {
-    const targets = await this.#connection.subscriptionTargets(this.#channelOf, 'subscribeChanges');
+    const targets = await this.#connection.subscriptionTargets(this.#channelOf, 'subscribeChanges', this.#clientName);
     const onMessage = (message: string) => {
       const notice = parseNotice(message);
       if (notice !== undefined) this.#tell(() => this.#listener.change(notice));

@@ -25,6 +25,7 @@ import {
   readClock,
   resolveLimits,
   serializeJsonObject,
+  validateBatchSize,
   validateContextId,
   validateCount,
   validateListOptions,
@@ -132,13 +133,6 @@ function validateConfig(config: unknown): asserts config is RedisBackendConfig {
   }
 }
 
-function validateBatchSize(value: unknown): asserts value is number {
-  // 0 would make the engine's "until fewer than batchSize" loop never end.
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new ValidationError('batchSize', `must be an integer ≥ 1, got ${describe(value)}`);
-  }
-}
-
 const SCRIPTS = {
   setContext: new LuaScript(lua.SET_CONTEXT),
   deleteContext: new LuaScript(lua.DELETE_CONTEXT),
@@ -195,9 +189,12 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
       commandTimeoutMs: config.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
     };
     this.#connectTimeoutMs = timeouts.connectTimeoutMs;
+    const prefix = config.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    // Named, so an operator (or a test) can tell the backend's connections apart in CLIENT LIST.
+    const name = `chord-sync:${prefix}`;
     const ignore = () => {};
     if ('url' in config && config.url !== undefined) {
-      const client = createClient({ url: config.url, socket: { connectTimeout: timeouts.connectTimeoutMs } });
+      const client = createClient({ url: config.url, name, socket: { connectTimeout: timeouts.connectTimeoutMs } });
       // Without an 'error' listener a dropped connection would crash the process; node-redis
       // reconnects by itself and each call waiting meanwhile fails after commandTimeoutMs.
       client.on('error', ignore);
@@ -205,7 +202,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     } else if ('rootNodes' in config && config.rootNodes !== undefined) {
       const cluster = createCluster({
         rootNodes: config.rootNodes.map((node) => ({ url: node.url })),
-        defaults: { socket: { connectTimeout: timeouts.connectTimeoutMs } },
+        defaults: { name, socket: { connectTimeout: timeouts.connectTimeoutMs } },
       });
       cluster.on('error', ignore);
       cluster.on('node-error', ignore);
@@ -217,7 +214,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
           ? new ClusterConnection(client as unknown as RedisClusterClient, false, timeouts)
           : new StandaloneConnection(client as unknown as RedisNodeClient, false, timeouts);
     }
-    this.#layout = new KeyLayout(config.keyPrefix ?? DEFAULT_KEY_PREFIX, this.#connection.cluster);
+    this.#layout = new KeyLayout(prefix, this.#connection.cluster);
     this.#publish = this.#connection.cluster ? 'SPUBLISH' : 'PUBLISH';
   }
 
@@ -430,7 +427,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
       const [c, d] = (await this.#connection.evalOnShard(
         shard,
         SCRIPTS.deleteIdleContexts,
-        [this.#layout.prefix, this.#clusterFlag, this.#publish, String(olderThanTime), String(batchSize - contexts), ...shard.buckets],
+        [this.#layout.prefix, this.#clusterFlag, this.#publish, String(olderThanTime), String(batchSize - contexts), shard.bucketList],
         'deleteIdleContexts',
       )) as [number, number];
       contexts += c;
@@ -449,7 +446,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
         await this.#connection.evalOnShard(
           shard,
           SCRIPTS.deleteDeltasOlderThan,
-          [this.#layout.prefix, this.#clusterFlag, String(olderThanTime), String(batchSize - removed), ...shard.buckets],
+          [this.#layout.prefix, this.#clusterFlag, String(olderThanTime), String(batchSize - removed), shard.bucketList],
           'deleteDeltasOlderThan',
         ),
       );
@@ -467,7 +464,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
         await this.#connection.evalOnShard(
           shard,
           SCRIPTS.deleteDeltasBeyondNewest,
-          [this.#layout.prefix, this.#clusterFlag, String(keep), String(batchSize - removed), ...shard.buckets],
+          [this.#layout.prefix, this.#clusterFlag, String(keep), String(batchSize - removed), shard.bucketList],
           'deleteDeltasBeyondNewest',
         ),
       );
@@ -486,7 +483,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     if (listener === null || typeof listener !== 'object' || typeof listener.change !== 'function' || typeof listener.resync !== 'function') {
       throw new ValidationError('listener', `must be an object with change() and resync(), got ${describe(listener)}`);
     }
-    const subscriber = new ChangeSubscriber(this.#connection, (bucket) => this.#layout.channelOf(bucket), listener, this.#connectTimeoutMs);
+    const subscriber = new ChangeSubscriber(this.#connection, (bucket) => this.#layout.channelOf(bucket), listener, this.#connectTimeoutMs, `chord-sync-sub:${this.#layout.prefix}`);
     this.#subscriptions.add(subscriber);
     return {
       ready: subscriber.ready,
@@ -560,7 +557,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
       const reply = (await this.#connection.evalOnShard(
         shard,
         SCRIPTS.scanIds,
-        [this.#layout.prefix, this.#clusterFlag, mode, desc ? 'd' : 'a', cursor, chunk, vf, tf, ...shard.buckets],
+        [this.#layout.prefix, this.#clusterFlag, mode, desc ? 'd' : 'a', cursor, chunk, vf, tf, shard.bucketList],
         `RedisBackend.${method}`,
       )) as Array<string | number>;
       if (mode === 'c') {

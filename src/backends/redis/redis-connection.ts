@@ -57,6 +57,8 @@ export interface RedisClusterClient {
 export interface Shard {
   readonly name: string;
   readonly buckets: readonly string[];
+  /** The buckets as the per-shard scripts take them: one comma-separated argument. */
+  readonly bucketList: string;
   send(args: ReadonlyArray<string>): Promise<unknown>;
 }
 
@@ -81,7 +83,8 @@ export interface RedisConnection {
   shards(operation: string): Promise<Shard[]>;
   /** Runs a per-shard script on one shard. */
   evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown>;
-  subscriptionTargets(channelOf: (bucket: string) => string, operation: string): Promise<SubscriptionTarget[]>;
+  /** The nodes to subscribe on; their connections are named `clientName` (seen in CLIENT LIST). */
+  subscriptionTargets(channelOf: (bucket: string) => string, operation: string, clientName: string): Promise<SubscriptionTarget[]>;
   close(): Promise<void>;
 }
 
@@ -105,12 +108,19 @@ async function evalWithFallback(send: (args: string[]) => Promise<unknown>, scri
  */
 class Opener {
   #attempt: Promise<unknown> | undefined;
+  // node-redis marks a client open as soon as connect() starts, before a Cluster's slot map is
+  // read; calls made meanwhile must wait for the attempt, so "opened" is tracked here.
+  #opened = false;
 
   async open(operation: string, isOpen: () => boolean, open: () => Promise<unknown>, firstError: (fn: (e: unknown) => void) => () => void, timeoutMs: number): Promise<void> {
-    if (isOpen()) return;
-    this.#attempt ??= open().finally(() => {
-      this.#attempt = undefined;
-    });
+    if (this.#opened && isOpen()) return;
+    this.#attempt ??= open()
+      .then(() => {
+        this.#opened = true;
+      })
+      .finally(() => {
+        this.#attempt = undefined;
+      });
     const attempt = this.#attempt;
     attempt.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
@@ -149,11 +159,13 @@ export class StandaloneConnection implements RedisConnection {
 
   async #ready(operation: string): Promise<void> {
     if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
-    if (this.#client.isOpen) return;
-    if (!this.#own) throw new BackendUnavailableError(`${operation}: the Redis client given to RedisBackend is not connected (call its connect() first)`);
+    if (!this.#own) {
+      if (this.#client.isOpen) return;
+      throw new BackendUnavailableError(`${operation}: the Redis client given to RedisBackend is not connected (call its connect() first)`);
+    }
     await this.#opener.open(
       operation,
-      () => this.#client.isOpen && this.#client.isReady,
+      () => this.#client.isOpen,
       () => this.#client.connect(),
       (fn) => {
         this.#client.on('error', fn);
@@ -185,7 +197,7 @@ export class StandaloneConnection implements RedisConnection {
   }
 
   async shards(): Promise<Shard[]> {
-    return [{ name: 'redis', buckets: [''], send: (args) => this.#send(args, 'shard') }];
+    return [{ name: 'redis', buckets: [''], bucketList: '_', send: (args) => this.#send(args, 'shard') }];
   }
 
   async evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown> {
@@ -197,11 +209,11 @@ export class StandaloneConnection implements RedisConnection {
     }
   }
 
-  async subscriptionTargets(channelOf: (bucket: string) => string): Promise<SubscriptionTarget[]> {
+  async subscriptionTargets(channelOf: (bucket: string) => string, _operation: string, clientName: string): Promise<SubscriptionTarget[]> {
     return [
       {
         name: 'redis',
-        makeClient: () => this.#client.duplicate({ socket: { ...socketOptionsOf(this.#client), reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs } }),
+        makeClient: () => this.#client.duplicate({ name: clientName, socket: { ...socketOptionsOf(this.#client), reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs } }),
         channels: [channelOf('')],
         sharded: false,
       },
@@ -239,8 +251,10 @@ export class ClusterConnection implements RedisConnection {
 
   async #ready(operation: string): Promise<void> {
     if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
-    if (this.#cluster.isOpen) return;
-    if (!this.#own) throw new BackendUnavailableError(`${operation}: the Redis Cluster client given to RedisBackend is not connected (call its connect() first)`);
+    if (!this.#own) {
+      if (this.#cluster.isOpen) return;
+      throw new BackendUnavailableError(`${operation}: the Redis Cluster client given to RedisBackend is not connected (call its connect() first)`);
+    }
     await this.#opener.open(
       operation,
       () => this.#cluster.isOpen,
@@ -326,6 +340,7 @@ export class ClusterConnection implements RedisConnection {
     return [...byMaster.values()].map(({ node, buckets }) => ({
       name: node.address,
       buckets,
+      bucketList: buckets.join(','),
       send: async (args) => {
         const client = await this.#cluster.nodeClient(node);
         return client.sendCommand(args, { timeout: this.#timeouts.commandTimeoutMs });
@@ -342,7 +357,7 @@ export class ClusterConnection implements RedisConnection {
     }
   }
 
-  async subscriptionTargets(channelOf: (bucket: string) => string, operation: string): Promise<SubscriptionTarget[]> {
+  async subscriptionTargets(channelOf: (bucket: string) => string, operation: string, clientName: string): Promise<SubscriptionTarget[]> {
     await this.refreshTopology();
     const shards = await this.shards(operation);
     const defaults = this.#cluster._options?.defaults ?? {};
@@ -355,6 +370,7 @@ export class ClusterConnection implements RedisConnection {
         makeClient: () =>
           createClient({
             ...defaults,
+            name: clientName,
             socket: { ...socketDefaults, host, port, reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs },
           }) as unknown as RedisNodeClient,
         channels: shard.buckets.map(channelOf),

@@ -7,8 +7,10 @@
 // in one slot. ARGV[1] is the id, ARGV[2] the publish command (PUBLISH, or SPUBLISH on a Cluster)
 // and ARGV[3] the notice channel; a notice is `<version> <id>`, or `- <id>` for a deletion.
 //
-// Per-shard scripts (listing and bulk cleanup) walk the buckets a node serves, named in ARGV; on a
-// Cluster they carry `allow-cross-slot-keys`, as one node holds many slots' buckets.
+// Per-shard scripts (listing and bulk cleanup) walk the buckets a node serves, named in one
+// comma-separated argument (one argument, not thousands: far cheaper to send); on a Cluster they
+// carry `allow-cross-slot-keys`, as one node holds many slots' buckets. One Redis has one bucket,
+// passed as '_' and ignored in key names.
 
 /** Lua helpers shared by the per-context scripts. */
 const CONTEXT_LIB = `
@@ -248,6 +250,38 @@ local function channel(bucket)
   if cluster then return prefix .. ':n{' .. bucket .. '}' end
   return prefix .. ':n'
 end
+-- The index keys (full names) of the buckets in the comma-separated list. On a Cluster node that
+-- holds fewer keys than a few per bucket, SCAN finds the few index keys that exist faster than
+-- looking up each of its thousands of (mostly empty) buckets; the walk is bounded by that check,
+-- so it never costs more than the lookups. Only index keys are looked for, never data keys.
+local function indexKeys(list, suffix)
+  local out = {}
+  if cluster then
+    local n = 0
+    for _ in string.gmatch(list, '[^,]+') do n = n + 1 end
+    if redis.call('DBSIZE') <= 16 * n then
+      local pattern = string.gsub(prefix, '[%*%?%[%]\\]', '\\%0') .. ':ix{*}:' .. suffix
+      local seen, cursor = {}, '0'
+      repeat
+        local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = r[1]
+        for _, key in ipairs(r[2]) do
+          if not seen[key] then
+            seen[key] = true
+            out[#out + 1] = key
+          end
+        end
+      until cursor == '0'
+      return out
+    end
+  end
+  for bucket in string.gmatch(list, '[^,]+') do out[#out + 1] = ix(bucket, suffix) end
+  return out
+end
+local function bucketOf(key)
+  if not cluster then return '_' end
+  return string.match(key, '{([^}]*)}')
+end
 local function base(id)
   return prefix .. ':{' .. hex(id) .. '}:'
 end
@@ -279,7 +313,7 @@ const CROSS_SLOT = '#!lua flags=allow-cross-slot-keys\n';
  * The next ids of one node in id byte order after a cursor, with filters. ARGV[1] prefix, [2]
  * cluster flag, [3] 'c' (contexts) or 'd' (ids with deltas), [4] 'a' or 'd', [5] cursor ('' from
  * the start; else exclusive), [6] how many ids to examine, [7] version filter, [8] time filter
- * (at or after), [9…] the node's buckets. Returns {done, last examined id, matches…}: for 'c' the
+ * (at or after), [9] the node's buckets, comma-separated. Returns {done, last examined id, matches…}: for 'c' the
  * matching ids, for 'd' pairs id, number of matching deltas. Ids are merged from the buckets in
  * byte order by a comparison written out here, since Lua's string '<' follows the server's locale.
  */
@@ -302,9 +336,8 @@ local best = {}
 local suffix = mode == 'c' and 'xc' or 'xd'
 -- One bucket: read k at once. Many: read each in small pages and stop at the first id that can't
 -- be among the k best, so a call costs about one read per bucket however full they are.
-local page = #ARGV == 9 and k or 16
-for i = 9, #ARGV do
-  local key = ix(ARGV[i], suffix)
+local page = cluster and 16 or k
+for _, key in ipairs(indexKeys(ARGV[9], suffix)) do
   local from = cursor == '' and (desc and '+' or '-') or '(' .. cursor
   local more = true
   while more do
@@ -358,15 +391,15 @@ return out`;
 
 /**
  * Up to ARGV[5] contexts of one node written strictly before ARGV[4], oldest first per bucket,
- * deleted with all their deltas. ARGV[3] publish command, [6…] buckets. Returns {contexts, deltas}.
+ * deleted with all their deltas. ARGV[3] publish command, [6] buckets (comma-separated). Returns {contexts, deltas}.
  */
 export const DELETE_IDLE_CONTEXTS = `${SHARD_LIB}
 local pub, before, budget = ARGV[3], '(' .. ARGV[4], tonumber(ARGV[5])
 local contexts, deltas = 0, 0
-for i = 6, #ARGV do
+for _, key in ipairs(indexKeys(ARGV[6], 'xct')) do
   if contexts >= budget then break end
-  local bucket = ARGV[i]
-  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xct'), '-inf', before, 'LIMIT', 0, budget - contexts)
+  local bucket = bucketOf(key)
+  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', before, 'LIMIT', 0, budget - contexts)
   for _, id in ipairs(ids) do
     local b = base(id)
     redis.call('DEL', b .. 'c')
@@ -386,14 +419,14 @@ for i = 6, #ARGV do
 end
 return {contexts, deltas}`;
 
-/** Up to ARGV[4] deltas of one node written strictly before ARGV[3]. ARGV[5…] buckets. Returns how many. */
+/** Up to ARGV[4] deltas of one node written strictly before ARGV[3]. ARGV[5] buckets (comma-separated). Returns how many. */
 export const DELETE_DELTAS_OLDER_THAN = `${SHARD_LIB}
 local before, budget = '(' .. ARGV[3], tonumber(ARGV[4])
 local removed = 0
-for i = 5, #ARGV do
+for _, key in ipairs(indexKeys(ARGV[5], 'xdt')) do
   if removed >= budget then break end
-  local bucket = ARGV[i]
-  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xdt'), '-inf', before, 'LIMIT', 0, budget - removed)
+  local bucket = bucketOf(key)
+  local ids = redis.call('ZRANGEBYSCORE', key, '-inf', before, 'LIMIT', 0, budget - removed)
   for _, id in ipairs(ids) do
     local b = base(id)
     local vs = redis.call('ZRANGEBYSCORE', b .. 'dt', '-inf', before, 'LIMIT', 0, budget - removed)
@@ -405,14 +438,14 @@ for i = 5, #ARGV do
 end
 return removed`;
 
-/** Up to ARGV[4] deltas of one node beyond the newest ARGV[3] of their context, oldest first. ARGV[5…] buckets. */
+/** Up to ARGV[4] deltas of one node beyond the newest ARGV[3] of their context, oldest first. ARGV[5] buckets (comma-separated). */
 export const DELETE_DELTAS_BEYOND_NEWEST = `${SHARD_LIB}
 local keep, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
 local removed = 0
-for i = 5, #ARGV do
+for _, key in ipairs(indexKeys(ARGV[5], 'xdn')) do
   if removed >= budget then break end
-  local bucket = ARGV[i]
-  local ids = redis.call('ZRANGEBYSCORE', ix(bucket, 'xdn'), '(' .. ARGV[3], '+inf', 'LIMIT', 0, budget - removed)
+  local bucket = bucketOf(key)
+  local ids = redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[3], '+inf', 'LIMIT', 0, budget - removed)
   for _, id in ipairs(ids) do
     local b = base(id)
     local n = redis.call('ZCARD', b .. 'dv')
