@@ -1,7 +1,7 @@
 // The delta laws, for random JSON objects and random histories.
 import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
-import { applyDelta, calculateDelta, formatDelta, isEmptyDelta, mergeDeltas } from '../../src/index.js';
+import { applyDelta, calculateDelta, formatDelta, isEmptyDelta, mergeDeltas, toWireDelta } from '../../src/index.js';
 import type { Delta, JsonObject } from '../../src/types.js';
 import {
   RUNS,
@@ -56,6 +56,17 @@ describe('calculateDelta / applyDelta', () => {
     fc.assert(
       fc.property(pairArb, ([a, b]) => {
         expectJsonEqual(applyDelta(a, stored(calculateDelta(a, b))), b);
+      }),
+      params,
+    );
+  });
+
+  test('applyDelta(a, toWireDelta(calculateDelta(a, b))) equals b, also after a trip through JSON text', () => {
+    fc.assert(
+      fc.property(pairArb, ([a, b]) => {
+        const wire = deepFreeze(toWireDelta(calculateDelta(a, b)));
+        expectJsonEqual(applyDelta(a, wire), b);
+        expectJsonEqual(applyDelta(a, stored(wire)), b);
       }),
       params,
     );
@@ -119,6 +130,16 @@ describe('histories', () => {
             expectJsonEqual(applyDelta(contexts[from] as JsonObject, merged), contexts[to]);
           }
         }
+      }),
+      params,
+    );
+  });
+
+  test('the merge of d1..dn as a wire delta, applied to c0, gives cn', () => {
+    fc.assert(
+      fc.property(historyArb, (contexts) => {
+        const merged = mergeDeltas(deltasOf(contexts).map(stored));
+        expectJsonEqual(applyDelta(contexts[0] as JsonObject, stored(toWireDelta(merged))), contexts[contexts.length - 1]);
       }),
       params,
     );

@@ -31,6 +31,25 @@ const malformed: [string, unknown][] = [
   ['a bigint value', { s: { a: 1n } }],
   ['a key with a NUL character', { s: { 'a\u0000': 1 } }],
   ['a child key with a lone surrogate', { c: { '\ud800': {} } }],
+  ['an array node with an unknown tag', { a: { list: { s: {} } } }],
+  ['an array node that is an array', { a: { list: [] } }],
+  ['an item index that is not canonical', { a: { list: { c: { '01': {} } } } }],
+  ['an item index that is negative', { a: { list: { c: { '-1': {} } } } }],
+  ['a splice that is not a triple', { a: { list: { p: [[0, []]] } } }],
+  ['a splice with a negative index', { a: { list: { p: [[-1, [], [1]]] } } }],
+  ['splices out of order', { a: { list: { p: [[3, [], [1]], [1, [], [2]]] } } }],
+  ['overlapping splices', { a: { list: { p: [[0, [1, 2], []], [1, [], [2]]] } } }],
+  ['a splice with a count in a stored delta', { a: { list: { p: [[0, 1, []]] } } }],
+  ['a splice inserting a non-JSON value', { a: { list: { p: [[0, [], [undefined]]] } } }],
+  ['an item both changed inside and removed', { a: { list: { c: { '1': { s: { x: 1 } } }, p: [[0, [1, 2], []]] } } }],
+  ['a key changed inside as an object and as an array', { c: { k: {} }, a: { k: {} } }],
+  ['a wire mark that is not 1', { w: 2, s: { a: 1 } }],
+  ['a wire delta with "o"', { w: 1, s: { a: 1 }, o: { a: 0 } }],
+  ['a wire delta whose "d" is a map', { w: 1, d: { a: 1 } }],
+  ['a wire delta whose splice lists removed items', { w: 1, a: { list: { p: [[0, [1], []]] } } }],
+  ['a wire pointer that is not a JSON Pointer', { w: 1, t: { 'a/b': { s: { x: 1 } } } }],
+  ['a wire pointer with a bad escape', { w: 1, t: { '/a~2': { s: { x: 1 } } } }],
+  ['a "t" in a stored delta', { t: { '/a/b': { s: { x: 1 } } } }],
 ];
 
 describe.each(malformed)('a delta that is %s', (_, delta) => {
@@ -67,6 +86,24 @@ describe('deltas that do not fit the context', () => {
     for (const context of [null, [], 'x', new Map()]) {
       expect(validationErrorOf(() => applyDelta(context as unknown as JsonObject, {})).argument).toBe('context');
     }
+  });
+});
+
+describe('array and wire deltas that do not fit the context', () => {
+  test('changes inside an array the context does not have, or that is an object there', () => {
+    expect(validationErrorOf(() => applyDelta({}, { a: { list: { p: [[0, [], [1]]] } } })).message).toContain('["list"]');
+    expect(validationErrorOf(() => applyDelta({ list: {} }, { a: { list: { p: [[0, [], [1]]] } } })).message).toContain('an array');
+    expect(validationErrorOf(() => applyDelta({ list: [] }, { c: { list: { s: { x: 1 } } } })).message).toContain('an object');
+  });
+
+  test('a splice or an item past the end of the array', () => {
+    expect(validationErrorOf(() => applyDelta({ list: [1] }, { a: { list: { p: [[1, [1], []]] } } })).message).toMatch(/up to index 2 of an array of 1/);
+    expect(validationErrorOf(() => applyDelta({ list: [1] }, { a: { list: { c: { '1': { s: { x: 1 } } } } } })).message).toMatch(/item 1 of an array of 1/);
+  });
+
+  test('a wire pointer through a missing key or past the end of an array', () => {
+    expect(validationErrorOf(() => applyDelta({ a: {} }, { w: 1, t: { '/a/b': { s: { x: 1 } } } })).message).toContain('["a","b"]');
+    expect(validationErrorOf(() => applyDelta({ a: [{}] }, { w: 1, t: { '/a/1': { s: { x: 1 } } } })).message).toMatch(/item "1" of an array of 1/);
   });
 });
 
