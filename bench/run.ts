@@ -5,6 +5,7 @@
  *   (no flag)            every section: ratios, memory, scale, cleanup, memory scale
  *   --ratios             only the ratio tables (PrismaBackend vs pg, MemoryBackend vs Map)
  *   --scale              only the scale and cleanup sections
+ *   --deltas             only the delta functions (calculateDelta, applyDelta, bytes) against their peers
  *   --memory-scale       only MemoryBackend's write cost at 400k vs 10k contexts and its event-loop stalls
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
@@ -23,10 +24,12 @@ import { memoryCases } from './sections/memory.js';
 import { backendCases, makeRatioSides, seedBase } from './sections/ratios.js';
 import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './sections/memory-scale.js';
 import { runCleanup, runScale } from './sections/scale.js';
+import { runDeltas } from './sections/deltas.js';
 
 interface Flags {
   ratios: boolean;
   scale: boolean;
+  deltas: boolean;
   memoryScale: boolean;
   rounds: number;
   iterations: number;
@@ -36,9 +39,10 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, memoryScale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
+  let onlyDeltas = false;
   let onlyMemoryScale = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -50,6 +54,7 @@ function parseFlags(argv: readonly string[]): Flags {
     switch (arg) {
       case '--ratios': onlyRatios = true; break;
       case '--scale': onlyScale = true; break;
+      case '--deltas': onlyDeltas = true; break;
       case '--memory-scale': onlyMemoryScale = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
@@ -59,10 +64,11 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas) {
     flags.ratios = onlyRatios;
     flags.scale = onlyScale;
     flags.memoryScale = onlyMemoryScale;
+    flags.deltas = onlyDeltas;
   }
   return flags;
 }
@@ -139,6 +145,11 @@ async function main(): Promise<void> {
       out(await runMemoryWrites(sizes, flags.rounds, log));
       out(`\n## MemoryBackend: event-loop stalls during long calls\n`);
       out(await runMemoryStalls(sizes, log));
+      out('');
+    }
+    if (flags.deltas) {
+      out('## Delta functions, per call, side by side\n');
+      out(await runDeltas(flags.rounds, log));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
