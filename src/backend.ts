@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from './types.js';
 
 /** Filters and paging for the list methods. Every field is optional; filters combine with AND. */
@@ -117,9 +118,23 @@ export interface AtomicRestorer {
   /**
    * Must store `context` at `version` and delete every stored delta of `contextId` (none leads to
    * the restored context), both or neither, and only if no context is stored at `version` or
-   * above. Otherwise must write nothing and throw `VersionConflictError` with the stored version.
+   * above and, when `expectedVersion` is given, the stored version is exactly it (`0`: none is
+   * stored). Otherwise must write nothing and throw `VersionConflictError` with the stored version.
+   * A new row takes a new epoch; an existing one keeps its epoch.
    */
-  restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord>;
+  restoreVersion(contextId: string, context: JsonObject, version: number, expectedVersion?: number): Promise<ContextRecord>;
+}
+
+/**
+ * Deltas a sync may use add up to at most the stored context's size or this many bytes, whichever
+ * is larger: past it the context is the smaller answer, and a client far behind a context with
+ * large changes can't make the process build a huge value.
+ */
+export const SYNC_DELTA_BYTES_FLOOR = 64 * 1024;
+
+/** A new epoch for a context that comes into existence: 128 random bits, base64url. */
+export function newEpoch(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 /** What {@link SyncReader.readForSync} read, all from one consistent state. */
@@ -133,8 +148,8 @@ export interface SyncRead {
   /**
    * The deltas that take `clientVersion` to `version`, ascending, when all of them are stored,
    * the client is 1 to `maxBehind` versions behind, and together they are no larger than the
-   * stored context (else a client is better served, and the process protected, by the context);
-   * otherwise `[]`.
+   * stored context or {@link SYNC_DELTA_BYTES_FLOOR} (else a client is better served, and the
+   * process protected, by the context); otherwise `[]`.
    */
   readonly deltas: DeltaRecord[];
   /** The context, whenever `deltas` is `[]` and `version !== clientVersion`; else `null` (not read). */
@@ -243,6 +258,25 @@ export function hasBulkCleanup(backend: ChordBackend): backend is ChordBackend &
     typeof b.deleteDeltasOlderThan === 'function' &&
     typeof b.deleteDeltasBeyondNewest === 'function'
   );
+}
+
+/**
+ * Optional: one cleanup pass at a time across every process on the same storage. `startCleanup`
+ * runs each scheduled pass through it, so several app instances share one schedule's work instead
+ * of deleting the same rows at once.
+ */
+export interface ExclusiveCleanup {
+  /**
+   * Must run `pass` only if no other pass holds the storage's cleanup lock, holding it until `pass`
+   * settles, and resolve `{ ran: true, result }`; when another holds it, must not wait: resolve
+   * `{ ran: false }` without running `pass`.
+   */
+  withExclusiveCleanup<T>(pass: () => Promise<T>): Promise<{ ran: true; result: T } | { ran: false }>;
+}
+
+/** True when `backend` can make cleanup passes exclusive across processes. */
+export function hasExclusiveCleanup(backend: ChordBackend): backend is ChordBackend & ExclusiveCleanup {
+  return typeof (backend as Partial<ExclusiveCleanup>).withExclusiveCleanup === 'function';
 }
 
 /** Constructor input every built-in backend accepts. */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
 import type { ChordBackend, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
-import { applyChanges, calculateDelta, isEmptyDelta, mergeDeltas } from '../delta/index.js';
+import { applyChanges, calculateDelta, calculateTrustedDelta, isEmptyDelta, mergeDeltas, trustedWireDelta } from '../delta/index.js';
 import { ChordError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
@@ -24,6 +24,7 @@ import { DEFAULT_WATCH_POLL_MS, LiveHub, validateWatchPollMs } from '../live/ind
 import type { LiveUpdate, WatchOptions } from '../live/index.js';
 import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
 import { traceMethods } from './telemetry.js';
+import { exclusivePass } from './exclusive-pass.js';
 
 /** Default `deltaThreshold`: sync sends the full context past 100 versions behind; cleanup keeps 100 deltas. */
 export const DEFAULT_DELTA_THRESHOLD = 100;
@@ -355,7 +356,9 @@ export class Chord {
     let delta: Delta;
     try {
       delta = this.#syncShare.merged(contextId, read.epoch, clientVersion, version, () =>
-        toWireDelta(mergeDeltas(deltas.map((d) => d.delta))),
+        // Validated: stored rows are checked once here (then cached), and one that is not a delta
+        // makes this a full answer below instead of a wrong state on the client.
+        trustedWireDelta(mergeDeltas(deltas.map((d) => d.delta))),
       );
     } catch (error) {
       // A stored delta that does not merge was not written by chord-sync: the context still serves.
@@ -528,7 +531,7 @@ export class Chord {
     }
     const { intervalMs, onError, onReport, ...cleanupOptions } = options;
     return new CleanupScheduler(
-      (o) => this.cleanup(o),
+      (o) => exclusivePass(this.#backend, () => this.cleanup(o)),
       (o) => void this.#resolveCleanupOptions(o, 'options'),
       intervalMs,
       cleanupOptions,
@@ -571,7 +574,7 @@ export class Chord {
         throw new VersionConflictError(contextId, expectedVersion, readVersion);
       }
       const next = compute(current);
-      const delta = calculateDelta(current?.context ?? {}, next);
+      const delta = calculateTrustedDelta(current?.context ?? {}, next);
       // A missing context is created even by an empty change (`setContext(id, {})`): the caller
       // asked for it to exist.
       if (current !== null && isEmptyDelta(delta)) return { context: current, delta: null };
@@ -629,11 +632,6 @@ function withEpoch<T extends object>(answer: T, epoch: string | undefined): T & 
 /** Stored data that chord-sync did not write, at a delta (not the context row). */
 function isCorruptDelta(error: unknown): boolean {
   return error instanceof ChordError && (error.code as string) === 'corrupt_data' && (error as { kind?: unknown }).kind === 'delta';
-}
-
-// Until the lean wire format lands in src/delta, sync sends deltas as stored.
-function toWireDelta(delta: Delta): Delta {
-  return delta;
 }
 
 /** Exponential backoff with full jitter, so writers that lost together don't collide again. */

@@ -3,6 +3,7 @@ import { registerAtomicRestoreTests } from './atomic-restore.js';
 import { registerAtomicWriteTests } from './atomic-write.js';
 import { registerBulkCleanupTests } from './bulk-cleanup.js';
 import { registerContextTests } from './contexts.js';
+import { registerEpochTests } from './epochs.js';
 import { registerDeltaTests } from './deltas.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { registerListingTests } from './listing.js';
@@ -21,6 +22,8 @@ export interface BackendConformanceOptions {
   readonly syncReads?: boolean;
   /** Test `restoreVersion` (the `AtomicRestorer` capability). Default: `true`. */
   readonly atomicRestore?: boolean;
+  /** Test that contexts carry an `epoch` per life of their id. Default: `true`. */
+  readonly epochs?: boolean;
 }
 
 /**
@@ -40,7 +43,7 @@ export function runBackendConformance<B extends ChordBackend>(
   harness: BackendHarness<B>,
   options: BackendConformanceOptions = {},
 ): void {
-  const { atomicWrites = true, bulkCleanup = true, syncReads = true, atomicRestore = true } = options;
+  const { atomicWrites = true, bulkCleanup = true, syncReads = true, atomicRestore = true, epochs = true } = options;
   // The register functions only make and dispose backends, so any B is a ChordBackend to them.
   const h = harness as unknown as BackendHarness;
   api.describe('chord-sync backend conformance', () => {
@@ -54,5 +57,6 @@ export function runBackendConformance<B extends ChordBackend>(
     if (bulkCleanup) registerBulkCleanupTests(api, h);
     if (syncReads) registerSyncReadTests(api, h);
     if (atomicRestore) registerAtomicRestoreTests(api, h);
+    if (epochs) registerEpochTests(api, h, { atomicWrites, atomicRestore, bulkCleanup });
   });
 }

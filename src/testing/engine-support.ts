@@ -34,6 +34,11 @@ export interface EngineSuiteOptions {
   readonly atomicRestore?: boolean;
   /** Timeout in ms for each property test. Default: 300_000. */
   readonly propertyTimeoutMs?: number;
+  /**
+   * Whether the backend stores epochs (`ContextRecord.epoch`); when `false`, the tests of a context's
+   * lives are not registered. Default: `true`.
+   */
+  readonly epochs?: boolean;
 }
 
 /** {@link EngineSuiteOptions} with the defaults filled in. */

@@ -61,7 +61,8 @@ export function registerEngineSyncTests(api: SuiteApi, harness: BackendHarness, 
         assert.equal(fromV1.version, 2);
         assert.deepEqual(applyDelta(first.context.context, fromV1.delta), v2);
 
-        assert.deepEqual(await chord.syncContext(id, 2), { kind: 'no_change', version: 2 });
+        const current = await chord.syncContext(id, 2);
+        assert.deepEqual(current, { kind: 'no_change', version: 2, ...(second.context.epoch === undefined ? {} : { epoch: second.context.epoch }) });
       });
     });
 
@@ -202,11 +203,12 @@ export function registerEngineSyncTests(api: SuiteApi, harness: BackendHarness, 
         });
         const readForSync = async (contextId: string, clientVersion: number, maxBehind: number) => {
           calls.push(`readForSync(${clientVersion}, ${maxBehind})`);
-          const context = await b.getContext(contextId);
-          if (context === null) return null;
-          const behind = context.version - clientVersion;
+          const current = await b.getContext(contextId);
+          if (current === null) return null;
+          const behind = current.version - clientVersion;
           const deltas = behind > 0 && behind <= maxBehind ? await b.getDeltas(contextId, clientVersion) : [];
-          return { context, deltas };
+          const head = { version: current.version, epoch: current.epoch, insertedAt: current.insertedAt };
+          return { ...head, deltas, context: deltas.length > 0 || behind === 0 ? null : current.context };
         };
         return Object.assign(view, { readForSync });
       };

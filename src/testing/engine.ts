@@ -1,5 +1,6 @@
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { registerEngineCleanupTests } from './engine-cleanup.js';
+import { registerEngineLifeTests } from './engine-lives.js';
 import { registerEnginePropertyTests } from './engine-properties.js';
 import { registerEngineRestoreTests } from './engine-restore.js';
 import { registerEngineSchedulerTests } from './engine-scheduler.js';
@@ -21,6 +22,7 @@ export function runEngineConformance(api: SuiteApi, harness: BackendHarness, opt
   api.describe('chord engine conformance', () => {
     registerEngineWriteTests(api, harness, options);
     registerEngineSyncTests(api, harness, options);
+    registerEngineLifeTests(api, harness, options);
     registerEngineRestoreTests(api, harness, options);
     registerEngineCleanupTests(api, harness, options);
     registerEngineSchedulerTests(api, harness, options);

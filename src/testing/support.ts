@@ -154,3 +154,10 @@ export const ID_SUFFIXES_IN_ORDER: readonly string[] = ['B', 'a', 'ab', 'b', 'é
 
 /** {@link ID_SUFFIXES_IN_ORDER} shuffled, for writing in an order that is not the sorted one. */
 export const ID_SUFFIXES_SHUFFLED: readonly string[] = ['😀', 'b', '\uFF5E', 'B', 'é', 'ab', '\uE000', 'a'];
+
+/** A context record without its `epoch` (compared on its own by the epoch tests), or the value as given. */
+export function withoutEpoch<T>(record: T): T {
+  if (record === null || typeof record !== 'object' || !('epoch' in record)) return record;
+  const { epoch: _epoch, ...rest } = record as T & { epoch?: unknown };
+  return rest as T;
+}

@@ -1,9 +1,16 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { SYNC_DELTA_BYTES_FLOOR } from '../backend.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { backendTest, callUnchecked, randomId, rejectsWithValidation, requireSyncReader, versionsOf, writeDeltas } from './support.js';
 import { BAD_CONTEXT_IDS, BAD_VERSIONS } from './validation.js';
 
-/** `readForSync` (the `SyncReader` capability): a context and the deltas a client needs, in one call. */
+/** Incompressible text of about `bytes` bytes, so every storage measures it at about that size. */
+function noise(bytes: number): string {
+  return randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64');
+}
+
+/** `readForSync` (the `SyncReader` capability): the head, and the deltas or the context a client needs, in one call. */
 export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): void {
   const test = backendTest(api, harness);
   api.describe('sync read', () => {
@@ -12,7 +19,7 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): v
       assert.equal(await backend.readForSync(randomId(), 0, 100), null);
     });
 
-    test('readForSync returns the context and, ascending, exactly the deltas getDeltas has after the client version', async (raw, clock) => {
+    test('readForSync gives the head and, ascending, exactly the deltas getDeltas has after the client version, without the context', async (raw, clock) => {
       const backend = requireSyncReader(raw);
       const id = randomId();
       await writeDeltas(backend, clock, id, [[3, 30], [1, 10], [5, 50], [2, 20], [4, 40]]);
@@ -20,32 +27,62 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): v
       const context = await backend.setContext(id, { at: 5 }, 5);
       for (const client of [0, 1, 2, 3, 4]) {
         const read = await backend.readForSync(id, client, 100);
-        assert.deepEqual(read, { context, deltas: await backend.getDeltas(id, client) }, `from ${client}`);
+        assert.deepEqual(
+          { ...read, deltas: read?.deltas.map((d) => ({ ...d })) },
+          { version: 5, epoch: context.epoch, insertedAt: 60, deltas: await backend.getDeltas(id, client), context: null },
+          `from ${client}`,
+        );
       }
       const read = await backend.readForSync(id, 2, 100);
       assert.deepEqual(versionsOf(read?.deltas ?? []), [3, 4, 5]);
-      assert.deepEqual(read?.deltas[0], { contextId: id, delta: { contextId: id, version: 3 }, version: 3, insertedAt: 30 });
+      assert.deepEqual({ ...read?.deltas[0] }, { contextId: id, delta: { contextId: id, version: 3 }, version: 3, insertedAt: 30 });
     });
 
-    test('readForSync leaves out deltas above the context version and pruned ones', async (raw, clock) => {
+    test('readForSync leaves out deltas above the context version; with one pruned it gives the context instead', async (raw, clock) => {
       const backend = requireSyncReader(raw);
       const id = randomId();
       await writeDeltas(backend, clock, id, [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]);
-      await backend.setContext(id, { at: 4 }, 4);
-      assert.deepEqual(versionsOf((await backend.readForSync(id, 0, 100))?.deltas ?? []), [1, 2, 3, 4]);
+      const context = await backend.setContext(id, { at: 4 }, 4);
+      const all = await backend.readForSync(id, 0, 100);
+      assert.deepEqual(versionsOf(all?.deltas ?? []), [1, 2, 3, 4]);
+      assert.equal(all?.context, null);
       await backend.deleteDeltasByTime(id, 25);
-      assert.deepEqual(versionsOf((await backend.readForSync(id, 0, 100))?.deltas ?? []), [3, 4]);
+      const pruned = await backend.readForSync(id, 0, 100);
+      assert.deepEqual(pruned?.deltas, []);
+      assert.deepEqual(pruned?.context, context.context);
+      assert.deepEqual(versionsOf((await backend.readForSync(id, 2, 100))?.deltas ?? []), [3, 4], 'from past the gap');
     });
 
-    test('readForSync reads no deltas when the client is current, ahead, or more than maxBehind behind', async (raw, clock) => {
+    test('readForSync reads nothing but the head for a current client, and the context for one ahead or more than maxBehind behind', async (raw, clock) => {
       const backend = requireSyncReader(raw);
       const id = randomId();
       await writeDeltas(backend, clock, id, [[1, 10], [2, 20], [3, 30], [4, 40]]);
+      clock.set(70);
       const context = await backend.setContext(id, { at: 4 }, 4);
-      for (const [client, maxBehind] of [[4, 100], [7, 100], [0, 3], [1, 2], [3, 0]] as const) {
-        assert.deepEqual(await backend.readForSync(id, client, maxBehind), { context, deltas: [] }, `from ${client}, maxBehind ${maxBehind}`);
+      const head = { version: 4, epoch: context.epoch, insertedAt: 70 };
+      assert.deepEqual(await backend.readForSync(id, 4, 100), { ...head, deltas: [], context: null }, 'current');
+      for (const [client, maxBehind] of [[7, 100], [0, 3], [1, 2], [3, 0]] as const) {
+        assert.deepEqual(await backend.readForSync(id, client, maxBehind), { ...head, deltas: [], context: context.context }, `from ${client}, maxBehind ${maxBehind}`);
       }
       assert.deepEqual(versionsOf((await backend.readForSync(id, 0, 4))?.deltas ?? []), [1, 2, 3, 4], 'exactly maxBehind behind');
+    });
+
+    test('readForSync gives the context, not the deltas, when the deltas add up to more than the context (and the floor)', async (raw, clock) => {
+      const backend = requireSyncReader(raw);
+      const id = randomId();
+      const piece = Math.ceil(SYNC_DELTA_BYTES_FLOOR / 2);
+      clock.set(10);
+      for (let v = 1; v <= 3; v++) await backend.setDelta(id, { big: noise(piece) }, v);
+      const small = await backend.setContext(id, { small: true }, 3);
+      const tooBig = await backend.readForSync(id, 0, 100);
+      assert.deepEqual(tooBig?.deltas, [], 'three half-floor deltas exceed the floor and a small context');
+      assert.deepEqual(tooBig?.context, small.context);
+      assert.deepEqual(versionsOf((await backend.readForSync(id, 2, 100))?.deltas ?? []), [3], 'one half-floor delta is within the floor');
+      const large = { large: noise(4 * piece) };
+      await backend.setContext(id, large, 3);
+      const fits = await backend.readForSync(id, 0, 100);
+      assert.deepEqual(versionsOf(fits?.deltas ?? []), [1, 2, 3], 'the same deltas fit under a larger context');
+      assert.equal(fits?.context, null);
     });
 
     test('readForSync refuses bad arguments with ValidationError naming them', async (raw) => {

@@ -12,6 +12,7 @@ import type {
   SyncReader,
   VersionWriteResult,
 } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -20,6 +21,7 @@ import {
   readClock,
   resolveLimits,
   serializeJsonObject,
+  validateBatchSize,
   validateContextId,
   validateCount,
   validateListOptions,
@@ -50,12 +52,15 @@ interface StoredContext {
   readonly json: string;
   readonly version: number;
   readonly insertedAt: number;
+  readonly epoch: string;
 }
 
 interface StoredDelta {
   readonly json: string;
   readonly version: number;
   readonly insertedAt: number;
+  /** The delta parsed once, frozen, for sync reads (which never hand it to a caller to mutate). */
+  parsed?: Delta;
 }
 
 /**
@@ -90,7 +95,8 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateContextId(contextId);
     const json = serializeJsonObject(context, 'context', this.#limits);
     validateVersion(version);
-    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock) };
+    const epoch = this.#contexts.get(contextId)?.epoch ?? newEpoch();
+    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock), epoch };
     this.#putContext(contextId, stored);
     return toContextRecord(contextId, stored);
   }
@@ -127,9 +133,34 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateCount(maxBehind, 'maxBehind');
     const stored = this.#contexts.get(contextId);
     if (stored === undefined) return null;
+    const head = { version: stored.version, epoch: stored.epoch, insertedAt: stored.insertedAt };
+    if (stored.version === clientVersion) return { ...head, deltas: [], context: null };
+    const deltas = this.#syncDeltas(contextId, clientVersion, stored, maxBehind);
+    // The context is parsed only when the deltas can't serve the client.
+    return deltas.length > 0 ? { ...head, deltas, context: null } : { ...head, deltas, context: JSON.parse(stored.json) as JsonObject };
+  }
+
+  /** The deltas from `clientVersion` to `stored.version` when all are kept and within the byte budget, else `[]`. */
+  #syncDeltas(contextId: string, clientVersion: number, stored: StoredContext, maxBehind: number): DeltaRecord[] {
     const behind = stored.version - clientVersion;
-    const deltas = behind > 0 && behind <= maxBehind ? this.#deltaRecords(contextId, clientVersion, stored.version) : [];
-    return { context: toContextRecord(contextId, stored), deltas };
+    const list = this.#deltas.get(contextId);
+    if (behind <= 0 || behind > maxBehind || list === undefined) return [];
+    const first = firstAbove(list, clientVersion);
+    const budget = Math.max(stored.json.length, SYNC_DELTA_BYTES_FLOOR);
+    let size = 0;
+    for (let i = 0; i < behind; i++) {
+      const d = list[first + i];
+      if (d === undefined || d.version !== clientVersion + 1 + i) return [];
+      size += d.json.length;
+      if (size > budget) return [];
+    }
+    const records: DeltaRecord[] = [];
+    for (let i = 0; i < behind; i++) {
+      const d = list[first + i] as StoredDelta;
+      d.parsed ??= deepFreeze(JSON.parse(d.json) as Delta);
+      records.push({ contextId, delta: d.parsed, version: d.version, insertedAt: d.insertedAt });
+    }
+    return records;
   }
 
   async deleteDeltasForContext(contextId: string): Promise<number> {
@@ -245,23 +276,26 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     }
     const insertedAt = readClock(this.#clock);
     const version = expectedVersion + 1;
+    const epoch = this.#contexts.get(contextId)?.epoch ?? newEpoch();
     // No await between the check above and these writes, so no other call can interleave.
-    const storedContext: StoredContext = { json: contextJson, version, insertedAt };
+    const storedContext: StoredContext = { json: contextJson, version, insertedAt, epoch };
     const storedDelta: StoredDelta = { json: deltaJson, version, insertedAt };
     this.#putContext(contextId, storedContext);
     this.#putDelta(contextId, storedDelta);
     return { context: toContextRecord(contextId, storedContext), delta: toDeltaRecord(contextId, storedDelta) };
   }
 
-  async restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+  async restoreVersion(contextId: string, context: JsonObject, version: number, expectedVersion?: number): Promise<ContextRecord> {
     validateContextId(contextId);
     const json = serializeJsonObject(context, 'context', this.#limits);
     validateVersion(version);
-    const storedVersion = this.#contexts.get(contextId)?.version;
-    if (storedVersion !== undefined && storedVersion >= version) {
-      throw new VersionConflictError(contextId, version, storedVersion);
+    if (expectedVersion !== undefined) validateVersion(expectedVersion, 'expectedVersion');
+    const current = this.#contexts.get(contextId);
+    const storedVersion = current?.version ?? 0;
+    if (storedVersion >= version || (expectedVersion !== undefined && storedVersion !== expectedVersion)) {
+      throw new VersionConflictError(contextId, expectedVersion ?? version, storedVersion);
     }
-    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock) };
+    const stored: StoredContext = { json, version, insertedAt: readClock(this.#clock), epoch: current?.epoch ?? newEpoch() };
     // No await between the check above and these writes, so no other call can interleave.
     this.#putContext(contextId, stored);
     this.#removeDeltaList(contextId);
@@ -424,19 +458,22 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   }
 }
 
-function validateBatchSize(batchSize: unknown): asserts batchSize is number {
-  validateCount(batchSize, 'batchSize');
-  // A batch of 0 would remove nothing yet never signal "done" to a caller looping until a short batch.
-  if (batchSize === 0) throw new ValidationError('batchSize', 'must be at least 1, got 0');
-}
-
 function toContextRecord(contextId: string, stored: StoredContext): ContextRecord {
   return {
     contextId,
     context: JSON.parse(stored.json) as JsonObject,
     version: stored.version,
     insertedAt: stored.insertedAt,
+    epoch: stored.epoch,
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function toDeltaRecord(contextId: string, stored: StoredDelta): DeltaRecord {

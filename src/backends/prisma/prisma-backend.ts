@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type {
+  ChangeListener,
+  ChangeSubscription,
   AtomicRestorer,
   AtomicVersionWriter,
   BackendClockConfig,
@@ -22,6 +24,7 @@ import {
   readClock,
   resolveLimits,
   serializeJsonObject,
+  validateBatchSize,
   validateContextId,
   validateCount,
   validateListOptions,
@@ -33,6 +36,8 @@ import { PrismaClient } from './generated/client.js';
 import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
 import { createPgPool, type PgQueryPool, PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
+import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, validatePGliteListener } from './notifications.js';
+import { type LockSession, runExclusiveCleanup } from './cleanup-lock.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
 
 export { DEFAULT_SCHEMA } from './connection-schema.js';
@@ -105,11 +110,19 @@ export interface PrismaBackendPoolConfig extends PrismaBackendCommonConfig {
 /** A Prisma client the caller made and keeps: the backend uses only its raw-SQL methods and never disconnects it. */
 export interface PrismaBackendClientConfig extends PrismaBackendCommonConfig {
   readonly prisma: PrismaRawClient;
+  /** The PGlite instance behind `prisma`, to listen for changes on; without it `watch` polls. */
+  readonly listen?: PGliteListener;
 }
 
 /** Any Prisma driver adapter; the backend makes a client over it and disconnects that client in `close()`. */
 export interface PrismaBackendAdapterConfig extends PrismaBackendCommonConfig {
   readonly adapter: PrismaDriverAdapter;
+  /**
+   * The PGlite instance behind `adapter` (e.g. `new PrismaPGlite(db)` → `listen: db`), so the
+   * backend hears changes through PGlite's own `listen()` and `watch` is pushed, not polled.
+   * Without it a backend on an adapter has no change notices.
+   */
+  readonly listen?: PGliteListener;
 }
 
 /**
@@ -166,15 +179,14 @@ function validateConfig(config: unknown): asserts config is PrismaBackendConfig 
       throw new ValidationError(`config.${key}`, `must be an integer from 0 (no limit) to ${MAX_SESSION_TIMEOUT_MS} (ms), got ${describe(value)}`);
     }
   }
+  if (c.listen !== undefined) {
+    if (c.adapter === undefined && c.prisma === undefined) {
+      throw new ValidationError('config.listen', 'is for the adapter and prisma forms (connectionString and pool listen by themselves)');
+    }
+    validatePGliteListener(c.listen, 'config.listen');
+  }
   if (c.onPoolError !== undefined && typeof c.onPoolError !== 'function') {
     throw new ValidationError('config.onPoolError', `must be a function, got ${describe(c.onPoolError)}`);
-  }
-}
-
-function validateBatchSize(value: unknown): asserts value is number {
-  // 0 would make the engine's "until fewer than batchSize" loop never end.
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new ValidationError('batchSize', `must be an integer ≥ 1, got ${describe(value)}`);
   }
 }
 
@@ -199,7 +211,21 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   readonly #ownClient: { $disconnect(): Promise<void> } | undefined;
   /** The pool the backend made (and so must end); only for `{ connectionString }`. */
   readonly #ownPool: pg.Pool | undefined;
+  /** The schema of the tables (and the name of the cleanup lock). */
+  readonly #schema: string;
+  /** Opens a session of its own for the cleanup lock; undefined for the Prisma forms, which have none to give. */
+  #lockSession: (() => Promise<{ session: LockSession; close(broken: boolean): Promise<void> | void }>) | undefined = undefined;
   #closed: Promise<void> | undefined;
+  /** Where change notices come from: a listening session of its own, PGlite's listen(), or none. */
+  readonly #changes: PgChangeFeed | PGliteChangeFeed | undefined;
+  /**
+   * The `ChangeNotifier` capability, present when the backend can listen: with
+   * `connectionString` (one dedicated listening connection per backend, reconnecting by itself),
+   * `pool` (a connection of that pool, held while anything is subscribed), or `listen` (PGlite).
+   * Every write, delete, restore and cleanup deletion of a context pokes the listeners from inside
+   * its own statement, whichever form wrote it.
+   */
+  readonly subscribeChanges?: (listener: ChangeListener) => ChangeSubscription;
 
   /** Validates `config` (throws `ValidationError` naming the field); connects lazily, on the first call. */
   constructor(config: PrismaBackendConfig) {
@@ -209,6 +235,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const url = 'connectionString' in config && config.connectionString !== undefined ? splitSchemaParam(config.connectionString, 'config.connectionString') : undefined;
     const schema = resolveSchema(config.schema, url?.schema, 'config.schema');
     this.#sql = new ChordStatements(schema);
+    this.#schema = schema;
 
     if ('connectionString' in config && config.connectionString !== undefined) {
       const onPoolError = config.onPoolError ?? (() => {});
@@ -232,21 +259,82 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       // The backend owns this pool, so its statements go to it directly as prepared statements:
       // Prisma's raw-query path costs 1.4–3.9× per call (docs/benchmarks.md, "via Prisma").
       this.#exec = new PgSqlExecutor(pool, { statementTimeoutMs, lockTimeoutMs, connecting });
+      const lockUrl = url?.url ?? config.connectionString;
+      this.#lockSession = async () => {
+        // Not from the pool: the pass itself needs the pool's connections (a pool of 1 would wait on itself).
+        const client = new pg.Client({ connectionString: lockUrl, connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
+        client.on('error', () => undefined); // a dropped session frees the lock; the pass's own statements report
+        try {
+          await client.connect();
+        } catch (error) {
+          await client.end().catch(() => undefined);
+          throw error;
+        }
+        return { session: client, close: () => client.end().catch(() => undefined) };
+      };
+      const listenUrl = url?.url ?? config.connectionString;
+      const connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      this.#changes = new PgChangeFeed(async () => {
+        // Not from the pool: a LISTENing session must stay one session, and never be handed out.
+        const client = new pg.Client({ connectionString: listenUrl, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true });
+        // A server gone away emits 'error'; the feed's own handler (added once connected) reconnects.
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+        } catch (error) {
+          await client.end().catch(() => undefined);
+          throw mapDriverError(error, 'PrismaBackend.subscribeChanges');
+        }
+        return { client, close: () => client.end() };
+      }, this.#sql.channel);
     } else if ('pool' in config && config.pool !== undefined) {
       // The app's pool: used as is (its settings, its error handling), never ended here.
       this.#ownPool = undefined;
       this.#ownClient = undefined;
       this.#exec = new PgSqlExecutor(config.pool);
+      const lockPool = config.pool;
+      if (lockPool.connect !== undefined) {
+        this.#lockSession = async () => {
+          const connection = await lockPool.connect!();
+          return { session: connection, close: (broken) => connection.release(broken) };
+        };
+      }
+      const appPool = config.pool;
+      const connect = appPool.connect?.bind(appPool);
+      this.#changes =
+        connect === undefined
+          ? undefined
+          : new PgChangeFeed(async () => {
+              let connection: Awaited<ReturnType<typeof connect>>;
+              try {
+                connection = await connect();
+              } catch (error) {
+                throw mapDriverError(error, 'PrismaBackend.subscribeChanges');
+              }
+              const client = connection as unknown as PgListenClient;
+              client.on('error', () => undefined);
+              // Released as broken, so the pool closes it rather than hand out a LISTENing session.
+              return { client, close: async () => connection.release(true) };
+            }, this.#sql.channel);
     } else if ('adapter' in config && config.adapter !== undefined) {
       const client = new PrismaClient({ adapter: config.adapter });
       this.#ownPool = undefined;
       this.#ownClient = client;
       this.#exec = new PrismaSqlExecutor(client);
+      this.#changes = config.listen === undefined ? undefined : new PGliteChangeFeed(config.listen, this.#sql.channel);
     } else {
-      const { prisma } = config as PrismaBackendClientConfig;
+      const { prisma, listen } = config as PrismaBackendClientConfig;
       this.#ownPool = undefined;
       this.#ownClient = undefined;
       this.#exec = new PrismaSqlExecutor(prisma);
+      this.#changes = listen === undefined ? undefined : new PGliteChangeFeed(listen, this.#sql.channel);
+    }
+    const changes = this.#changes;
+    if (changes !== undefined) {
+      this.subscribeChanges = (listener) => {
+        if (this.#closed !== undefined) throw new ValidationError('PrismaBackend', 'is closed: subscribeChanges after close()');
+        return changes.subscribe(listener);
+      };
     }
   }
 
@@ -439,8 +527,27 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   }
 
   /** Disconnects the Prisma client and ends the pool if the backend made them; a caller's `prisma` is left open. Safe to call twice. */
+  /**
+   * Runs a cleanup pass only while no other process runs one on this schema: a session-level
+   * `pg_try_advisory_lock` on a session of its own, held for the pass; when another holds it,
+   * `{ ran: false }` at once. `startCleanup` uses it, so app instances take turns. With `{ prisma }`
+   * or `{ adapter }` the backend has no session of its own to hold the lock on: the pass just runs.
+   */
+  async withExclusiveCleanup<T>(pass: () => Promise<T>): Promise<{ ran: true; result: T } | { ran: false }> {
+    const open = this.#lockSession;
+    if (open === undefined) return { ran: true, result: await pass() };
+    let opened: Awaited<ReturnType<typeof open>> | undefined;
+    return runExclusiveCleanup(
+      this.#schema,
+      async () => (opened = await open()).session,
+      (_session, broken) => opened?.close(broken),
+      pass,
+    );
+  }
+
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      await this.#changes?.stop();
       try {
         await this.#ownClient?.$disconnect();
       } finally {

@@ -1,4 +1,5 @@
 import type { ListOptions } from '../../backend.js';
+import { notifyChannel, pokeExpression } from './notifications.js';
 import type { SqlParam } from './sql-executor.js';
 
 /** `"name"` with embedded quotes doubled: a PostgreSQL identifier that can hold any characters. */
@@ -12,7 +13,7 @@ export interface Statement {
   readonly params: SqlParam[];
 }
 
-const CONTEXT_COLUMNS = 'context_id, context, version, inserted_at';
+const CONTEXT_COLUMNS = 'context_id, context, version, inserted_at, epoch';
 const DELTA_COLUMNS = 'context_id, delta, version, inserted_at';
 
 /**
@@ -24,6 +25,8 @@ const DELTA_COLUMNS = 'context_id, delta, version, inserted_at';
 export class ChordStatements {
   readonly contexts: string;
   readonly deltas: string;
+  /** The channel every statement that changes a context pokes (`pg_notify`, in the same statement). */
+  readonly channel: string;
 
   readonly getContext: string;
   readonly setContext: string;
@@ -38,7 +41,7 @@ export class ChordStatements {
   readonly writeVersionUpdate: string;
   /** Compare-and-set when no context is expected (`expectedVersion` 0). */
   readonly writeVersionInsert: string;
-  /** Restore: the context at `$3` only if none is stored at `$3` or above, and its deltas deleted, in one statement. */
+  /** Restore: the context at `$3` only if none is stored at `$3` or above (and the stored version is `$6` when given), and its deltas deleted, in one statement. */
   readonly restoreVersion: string;
   readonly deleteIdleContexts: string;
   readonly deleteDeltasOlderThan: string;
@@ -49,25 +52,40 @@ export class ChordStatements {
     const d = `${quoteIdent(schema)}."chord_deltas"`;
     this.contexts = c;
     this.deltas = d;
+    // Each change pokes the listeners from inside its own statement, so the poke commits with it
+    // (or not at all) and costs no extra round trip: see docs/live.md for what it costs writers.
+    const channel = notifyChannel(schema);
+    this.channel = channel;
+    const poke = (id: string, version: string): string => pokeExpression(channel, id, version);
 
     this.getContext = `SELECT ${CONTEXT_COLUMNS} FROM ${c} WHERE context_id = $1::text`;
     this.setContext =
-      `INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
-      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at`;
-    this.deleteContext = `DELETE FROM ${c} WHERE context_id = $1::text`;
+      `INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint, $5::text) ` +
+      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
+      `RETURNING t.epoch, ${poke('t.context_id', 't.version')} AS poked`;
+    this.deleteContext = `DELETE FROM ${c} WHERE context_id = $1::text RETURNING ${poke('context_id', 'NULL::bigint')} AS poked`;
     this.setDelta =
       `INSERT INTO ${d} AS t (${DELTA_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
       `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at`;
     this.getDeltas = `SELECT ${DELTA_COLUMNS} FROM ${d} WHERE context_id = $1::text AND version > $2::bigint ORDER BY version`;
-    // A sync's reads in one statement (one snapshot): the context, and only when the client is 1 to
-    // `$3` versions behind, its deltas up to the context's version as one JSON array of
-    // [version, inserted_at, delta], found by the primary-key index. Integers travel as text.
+    // A sync's reads in one statement (one snapshot). First the head and, only when the client is 1
+    // to `$3` versions behind, how many of the deltas it needs are stored and their stored size
+    // (pg_column_size reads no TOAST); then the deltas as one JSON text array of
+    // [version, inserted_at, delta] only when all are there and within the byte budget
+    // (`max(context size, $4)`), else the context, unless the client is current. So a far-behind
+    // client never makes the server build (or this process parse) more than about a context.
     this.readForSync =
-      `SELECT c.context_id, c.context, c.version, c.inserted_at, ` +
-      `CASE WHEN c.version > $2::bigint AND c.version - $2::bigint <= $3::bigint THEN ` +
-      `(SELECT json_agg(json_build_array(x.version::text, x.inserted_at::text, x.delta) ORDER BY x.version) FROM ${d} x ` +
-      `WHERE x.context_id = $1::text AND x.version > $2::bigint AND x.version <= c.version) END AS deltas ` +
-      `FROM ${c} c WHERE c.context_id = $1::text`;
+      `WITH h AS (SELECT version, epoch, inserted_at, pg_column_size(context) AS size FROM ${c} WHERE context_id = $1::text), ` +
+      `s AS (SELECT count(*) AS n, coalesce(sum(pg_column_size(x.delta)), 0) AS size FROM ${d} x, h ` +
+      `WHERE x.context_id = $1::text AND x.version > $2::bigint AND x.version <= h.version ` +
+      `AND h.version > $2::bigint AND h.version - $2::bigint <= $3::bigint), ` +
+      `ok AS (SELECT h.version > $2::bigint AND h.version - $2::bigint <= $3::bigint AND s.n = h.version - $2::bigint ` +
+      `AND s.size <= greatest(h.size, $4::bigint) AS usable FROM h, s) ` +
+      `SELECT h.version, h.epoch, h.inserted_at, ` +
+      `CASE WHEN ok.usable THEN (SELECT json_agg(json_build_array(x.version::text, x.inserted_at::text, x.delta) ORDER BY x.version)::text ` +
+      `FROM ${d} x WHERE x.context_id = $1::text AND x.version > $2::bigint AND x.version <= h.version) END AS deltas, ` +
+      `CASE WHEN NOT ok.usable AND h.version <> $2::bigint THEN (SELECT context FROM ${c} WHERE context_id = $1::text) END AS context ` +
+      `FROM h, ok`;
     this.deleteDeltasForContext = `DELETE FROM ${d} WHERE context_id = $1::text`;
     this.deleteDeltasByTime = `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;
     // The cut is the version of the (N+1)-th newest delta, read from the primary-key index
@@ -83,33 +101,39 @@ export class ChordStatements {
       `, delta_row AS (INSERT INTO ${d} AS t (${DELTA_COLUMNS}) ` +
       `SELECT context_id, $3::jsonb, version, inserted_at FROM ctx_row ` +
       `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at RETURNING version) ` +
-      `SELECT (SELECT version FROM delta_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
+      `SELECT (SELECT version FROM delta_row) AS written, (SELECT epoch FROM ctx_row) AS epoch, ` +
+      `(SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
     this.writeVersionUpdate =
       `WITH ctx_row AS (UPDATE ${c} SET context = $2::jsonb, version = $4::bigint + 1, inserted_at = $5::bigint ` +
-      `WHERE context_id = $1::text AND version = $4::bigint RETURNING context_id, version, inserted_at)` +
+      `WHERE context_id = $1::text AND version = $4::bigint RETURNING context_id, version, inserted_at, epoch, ${poke('context_id', 'version')} AS poked)` +
       writeTail;
-    // `$4` is 0 here; a row already stored at version 0 (by setContext) counts as "no version yet".
+    // `$4` is 0 here; a row already stored at version 0 (by setContext) counts as "no version yet"
+    // and keeps its epoch; a new row takes the epoch `$6`.
     this.writeVersionInsert =
-      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $4::bigint + 1, $5::bigint) ` +
+      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $4::bigint + 1, $5::bigint, $6::text) ` +
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
-      `WHERE t.version = $4::bigint RETURNING context_id, version, inserted_at)` +
+      `WHERE t.version = $4::bigint RETURNING t.context_id, t.version, t.inserted_at, t.epoch, ${poke('t.context_id', 't.version')} AS poked)` +
       writeTail;
 
     // The upsert re-checks its WHERE on the row as locked, so a write that committed meanwhile is
     // seen; the deltas go only if the context was written (both or neither). A writer racing with
     // it waits on the row lock, then finds a version it did not expect.
     this.restoreVersion =
-      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
+      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) ` +
+      `SELECT $1::text, $2::jsonb, $3::bigint, $4::bigint, $5::text ` +
+      // With an expected version above 0, a row must still be there: no restore onto a context deleted meanwhile.
+      `WHERE $6::bigint IS NULL OR $6::bigint = 0 OR EXISTS (SELECT 1 FROM ${c} WHERE context_id = $1::text) ` +
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
-      `WHERE t.version < EXCLUDED.version RETURNING version), ` +
+      `WHERE t.version < EXCLUDED.version AND ($6::bigint IS NULL OR t.version = $6::bigint) RETURNING t.version, t.epoch, ${poke('t.context_id', 't.version')} AS poked), ` +
       `gone AS (DELETE FROM ${d} WHERE context_id = $1::text AND EXISTS (SELECT 1 FROM ctx_row)) ` +
-      `SELECT (SELECT version FROM ctx_row) AS written, (SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
+      `SELECT (SELECT version FROM ctx_row) AS written, (SELECT epoch FROM ctx_row) AS epoch, ` +
+      `(SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
 
     // Oldest first, so repeated batches make progress through the backlog; SKIP LOCKED leaves a
     // context being written right now (so not idle) to a later run instead of waiting on it.
     this.deleteIdleContexts =
       `WITH victim AS (SELECT context_id FROM ${c} WHERE inserted_at < $1::bigint ORDER BY inserted_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED), ` +
-      `gone AS (DELETE FROM ${c} t USING victim v WHERE t.context_id = v.context_id RETURNING t.context_id), ` +
+      `gone AS (DELETE FROM ${c} t USING victim v WHERE t.context_id = v.context_id RETURNING t.context_id, ${poke('t.context_id', 'NULL::bigint')} AS poked), ` +
       `gone_deltas AS (DELETE FROM ${d} t USING gone g WHERE t.context_id = g.context_id RETURNING 1) ` +
       `SELECT (SELECT count(*) FROM gone) AS contexts, (SELECT count(*) FROM gone_deltas) AS deltas`;
     // ctid = ANY(ARRAY(…)) is a TID scan: the batch is found by the inserted_at index and deleted

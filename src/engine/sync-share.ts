@@ -1,0 +1,82 @@
+import type { Delta } from '../types.js';
+
+/** Default byte budget of the merged-delta cache of one `Chord`: 16 MiB of delta JSON. */
+export const DEFAULT_SYNC_CACHE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The sync work many clients share: identical syncs in flight share one backend read (single
+ * flight), and a merged delta, once built, is kept per (context, epoch, from, to) within a byte
+ * budget, so a thousand clients at the same version cost one merge. Only epoch-bearing answers are
+ * cached: without an epoch a recreated context could reuse the same versions for other data.
+ */
+export class SyncShare {
+  readonly #budget: number;
+  readonly #inFlight = new Map<string, Promise<unknown>>();
+  // A Map keeps insertion order: re-inserting on a hit makes it least-recently-used first.
+  readonly #merged = new Map<string, { readonly delta: Delta; readonly bytes: number }>();
+  #bytes = 0;
+
+  constructor(budget: number) {
+    this.#budget = budget;
+  }
+
+  /** Runs `read` once for all callers asking with the same `key` while it is in flight. */
+  single<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const running = this.#inFlight.get(key);
+    if (running !== undefined) return running as Promise<T>;
+    const started = read().finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, started);
+    return started;
+  }
+
+  /** The merged delta of `contextId` in `epoch` from `from` to `to`, built by `merge` on a miss. */
+  merged(contextId: string, epoch: string | undefined, from: number, to: number, merge: () => Delta): Delta {
+    if (epoch === undefined || this.#budget === 0) return merge();
+    const key = `${contextId}\u0000${epoch}\u0000${from}\u0000${to}`;
+    const hit = this.#merged.get(key);
+    if (hit !== undefined) {
+      this.#merged.delete(key);
+      this.#merged.set(key, hit);
+      return hit.delta;
+    }
+    const delta = merge();
+    // UTF-16 length of the JSON: a cheap, consistent measure of what the entry holds.
+    const bytes = JSON.stringify(delta).length + key.length;
+    if (bytes > this.#budget) return delta;
+    this.#merged.set(key, { delta, bytes });
+    this.#bytes += bytes;
+    for (const [oldKey, entry] of this.#merged) {
+      if (this.#bytes <= this.#budget) break;
+      this.#merged.delete(oldKey);
+      this.#bytes -= entry.bytes;
+    }
+    return delta;
+  }
+
+  /** Bytes the merged-delta cache holds now. */
+  get cachedBytes(): number {
+    return this.#bytes;
+  }
+}
+
+/** Runs writes to one key one after another within this process, in call order. */
+export class KeyedQueue {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key);
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = (previous ?? Promise.resolve()).then(() => done);
+    this.#tails.set(key, tail);
+    try {
+      if (previous !== undefined) await previous;
+      return await task();
+    } finally {
+      release();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
