@@ -29,6 +29,7 @@ export type {
   ChangeListener,
   ChangeSubscription,
   ChangeNotifier,
+  ExclusiveCleanup,
 } from './backend.js';
 export {
   CHORD_BACKEND_METHODS,
@@ -37,6 +38,7 @@ export {
   hasSyncReader,
   hasAtomicRestorer,
   hasChangeNotifier,
+  hasExclusiveCleanup,
 } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 // The input checks every built-in backend applies, for your own backend: with them it refuses what
