@@ -63,6 +63,11 @@ class Channel {
   /** Bumped on every deletion notice: a watcher that saw a different count reads from nothing. */
   deletions = 0;
   watchers = 0;
+  /**
+   * Where the context stood by a read that started in generation `generation` (`null`: missing).
+   * While no notice has come since, a watcher there has nothing to read: any later change bumps.
+   */
+  head: { readonly generation: number; readonly at: Position | null } | undefined;
   #reads = new Map<string, Promise<LiveSyncAnswer | null>>();
   #wakers = new Set<() => void>();
   #poll: ReturnType<typeof setInterval> | undefined;
@@ -86,8 +91,12 @@ class Channel {
     const reads = this.#reads;
     let pending = reads.get(key);
     if (pending === undefined) {
+      const generation = this.generation;
       pending = sync(this.contextId, from?.version ?? null, from?.epoch);
       reads.set(key, pending);
+      pending.then((answer) => {
+        if (this.generation === generation) this.head = { generation, at: positionAfter(answer, from) };
+      }, () => undefined);
       // A failed read is not kept: the next watcher to ask tries again.
       pending.catch(() => {
         if (reads.get(key) === pending) reads.delete(key);
@@ -117,6 +126,24 @@ class Channel {
   stopPolling(): void {
     if (this.#poll !== undefined) clearInterval(this.#poll);
     this.#poll = undefined;
+  }
+}
+
+function samePosition(a: Position | null, b: Position | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.version === b.version && a.epoch === b.epoch;
+}
+
+/** Where a holder at `from` stands after `answer`. */
+function positionAfter(answer: LiveSyncAnswer | null, from: Position | null): Position | null {
+  if (answer === null) return null;
+  switch (answer.kind) {
+    case 'full':
+      return { version: answer.context.version, epoch: answer.context.epoch };
+    case 'delta':
+      return { version: answer.version, epoch: answer.epoch ?? from?.epoch };
+    case 'no_change':
+      return { version: answer.version, epoch: answer.epoch ?? from?.epoch };
   }
 }
 
@@ -311,6 +338,12 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
         // After a deletion notice, a version held may belong to the id's previous life (a backend
         // without epochs cannot tell), so read from nothing: the answer is the whole context or none.
         const from = deletions === this.#deletions ? this.#position : null;
+        const head = channel.head;
+        if (head !== undefined && head.generation === seen && from === this.#position && samePosition(head.at, from)) {
+          await channel.changed(seen, this.#signal);
+          if (this.#signal.aborted) return this.#finish();
+          continue;
+        }
         const answer = await unlessAborted(this.#hub.read(channel, from), this.#signal);
         if (answer === ABORTED) return this.#finish();
         this.#deletions = deletions;
@@ -335,6 +368,10 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
     }
     switch (answer.kind) {
       case 'no_change':
+        // A watch started from a version without its epoch learns the epoch it holds.
+        if (held !== null && held.epoch === undefined && answer.epoch !== undefined) {
+          this.#position = { version: held.version, epoch: answer.epoch };
+        }
         return null;
       case 'full': {
         const { version, epoch } = answer.context;

@@ -22,3 +22,5 @@ export { registerEngineSchedulerTests } from './engine-scheduler.js';
 export { registerEnginePropertyTests } from './engine-properties.js';
 export { DEFAULT_ENGINE_PROPERTY_RUNS, withEngine, seedOnly, countingBackend } from './engine-support.js';
 export type { EngineSuiteOptions, EngineFixture, FixtureConfig } from './engine-support.js';
+export { runLiveConformance, registerLiveTests, LiveHolder, nextUpdate, nextWithin } from './live.js';
+export type { LiveSuiteOptions } from './live.js';
