@@ -119,7 +119,7 @@ async function printCleanupPreview(url: string, schema: string, io: CliIo, optio
 export const cleanupCommand: CliCommand = {
   name: 'cleanup',
   summary: 'delete idle contexts, expired deltas and deltas beyond the threshold, in batches',
-  usage: `Usage: chord-sync cleanup [--url <postgresql://…>] [--schema <name>] [--delta-ttl <duration>]
+  usage: `Usage: chord-sync cleanup [--url <postgresql://…|redis://…>] [--schema <name>] [--key-prefix <prefix>] [--delta-ttl <duration>]
                          [--context-ttl <duration>] [--threshold <n>] [--batch-size <n>] [--context <id>]
                          [--dry-run]
 
@@ -139,6 +139,7 @@ the PostgreSQL schema of chord-sync's tables (default: the URL's ?schema=, else 
       options: {
         url: { type: 'string' },
         schema: { type: 'string' },
+        'key-prefix': { type: 'string' },
         'delta-ttl': { type: 'string' },
         'context-ttl': { type: 'string' },
         threshold: { type: 'string' },
@@ -168,6 +169,7 @@ the PostgreSQL schema of chord-sync's tables (default: the URL's ?schema=, else 
     }
     const schema = schemaOption('cleanup', values.schema, io);
     if (!schema.ok) return 2;
+    if (values['dry-run'] === true && /^rediss?:\/\//i.test(url)) return usageError('cleanup', io, '--dry-run counts with one SQL query and needs a PostgreSQL URL');
     if (values['dry-run'] === true) {
       return exitCodeOf('cleanup', io, async () => {
         const split = splitSchemaParam(url, values.url === undefined ? 'DATABASE_URL' : '--url');
@@ -175,7 +177,17 @@ the PostgreSQL schema of chord-sync's tables (default: the URL's ?schema=, else 
         return 0;
       });
     }
-    const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
+    // A redis:// or rediss:// URL opens RedisBackend (loaded only then: redis is an optional peer dependency).
+    let backend: ChordBackend & { close(): Promise<void> };
+    try {
+      backend = /^rediss?:\/\//i.test(url)
+        ? new (await import('../../backends/redis/index.js')).RedisBackend({ url, ...(values['key-prefix'] === undefined ? {} : { keyPrefix: values['key-prefix'] }) })
+        : new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      io.err(`chord-sync cleanup: ${error.message}`);
+      return 2;
+    }
     try {
       return await exitCodeOf('cleanup', io, async () => {
         io.out(`Database: ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}`);

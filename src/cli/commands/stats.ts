@@ -84,7 +84,7 @@ export async function printStats(backend: ChordBackend, io: CliIo, options: Stat
 export const statsCommand: CliCommand = {
   name: 'stats',
   summary: 'list contexts with their version and number of stored deltas, as a table',
-  usage: `Usage: chord-sync stats [--url <postgresql://…>] [--schema <name>] [--limit <n>] [--offset <n>] [--json]
+  usage: `Usage: chord-sync stats [--url <postgresql://…|redis://…>] [--schema <name>] [--key-prefix <prefix>] [--limit <n>] [--offset <n>] [--json]
 
 Lists the contexts stored in the database at --url (default: DATABASE_URL) in context id order:
 id, current version, number of stored deltas, and time of the last write. Shows --limit contexts
@@ -98,6 +98,7 @@ object instead: {"contexts":[{"contextId","version","deltas","insertedAt"}],"off
       options: {
         url: { type: 'string' },
         schema: { type: 'string' },
+        'key-prefix': { type: 'string' },
         limit: { type: 'string' },
         offset: { type: 'string' },
         json: { type: 'boolean' },
@@ -115,7 +116,17 @@ object instead: {"contexts":[{"contextId","version","deltas","insertedAt"}],"off
     }
     const schema = schemaOption('stats', values.schema, io);
     if (!schema.ok) return 2;
-    const backend = new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
+    // A redis:// or rediss:// URL opens RedisBackend (loaded only then: redis is an optional peer dependency).
+    let backend: ChordBackend & { close(): Promise<void> };
+    try {
+      backend = /^rediss?:\/\//i.test(url)
+        ? new (await import('../../backends/redis/index.js')).RedisBackend({ url, ...(values['key-prefix'] === undefined ? {} : { keyPrefix: values['key-prefix'] }) })
+        : new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      io.err(`chord-sync stats: ${error.message}`);
+      return 2;
+    }
     try {
       return await exitCodeOf('stats', io, async () => {
         // With --json, stdout is the JSON alone.
