@@ -7,7 +7,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { Chord } from 'chord-sync';
 import type { ContextRecord, Delta, DeltaCount, DeltaRecord, JsonObject, ListOptions } from 'chord-sync';
 import { PrismaBackend } from 'chord-sync/prisma';
-import type pg from 'pg';
+import pg from 'pg';
 import { type Case, type Side } from '../lib/measure.js';
 import { seed, seededContext, seededId } from '../lib/database.js';
 import { PgReference } from '../reference/pg-reference.js';
@@ -171,9 +171,15 @@ export function makeRatioSides(url: string, schema: string, withPrismaClient: bo
     { label: 'pg', prefix: 'r:', subject: reference as unknown as Subject },
   ];
   let viaPrisma: PrismaBackend | undefined;
+  let appPool: pg.Pool | undefined;
+  let viaPool: PrismaBackend | undefined;
   if (withPrismaClient) {
     viaPrisma = new PrismaBackend({ adapter: new PrismaPg({ connectionString: url }, { schema }), schema });
     sides.push({ label: 'via Prisma', prefix: 'p:', subject: chordSubject(viaPrisma) });
+    // An app's own pg.Pool, handed over as { pool } (docs/prisma.md's cost table).
+    appPool = new pg.Pool({ connectionString: url });
+    viaPool = new PrismaBackend({ pool: appPool, schema });
+    sides.push({ label: '{ pool }', prefix: 'o:', subject: chordSubject(viaPool) });
   }
   return {
     sides,
@@ -181,6 +187,8 @@ export function makeRatioSides(url: string, schema: string, withPrismaClient: bo
       await chordBackend.close();
       await reference.close();
       await viaPrisma?.close();
+      await viaPool?.close();
+      await appPool?.end();
     },
   };
 }
