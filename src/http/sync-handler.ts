@@ -174,31 +174,23 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
   };
 }
 
-const HEARTBEAT = Symbol('heartbeat');
-const ABORTED = Symbol('aborted');
-
 function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Response {
   const abort = new AbortController();
   const onRequestAbort = (): void => abort.abort();
   if (request.signal.aborted) abort.abort();
   else request.signal.addEventListener('abort', onRequestAbort, { once: true });
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    if (abort.signal.aborted) resolve(ABORTED);
-    else abort.signal.addEventListener('abort', () => resolve(ABORTED), { once: true });
-  });
 
   const updates = chord.watch(parsed.contextId, {
     version: parsed.version,
     ...(parsed.epoch === undefined ? {} : { epoch: parsed.epoch }),
     signal: abort.signal,
   });
-  let pending: Promise<IteratorResult<LiveUpdate>> | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
   let finished = false;
   const finish = (): void => {
     if (finished) return;
     finished = true;
-    clearTimeout(timer);
+    clearInterval(heartbeat);
     request.signal.removeEventListener('abort', onRequestAbort);
     abort.abort();
     // The watch ends on the abort; return() also ends an iterator that ignores signals.
@@ -211,21 +203,17 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
       start(controller) {
         // Headers and a first byte at once: a client knows the stream is open before any change.
         controller.enqueue(encodeComment('connected'));
+        heartbeat = setInterval(() => {
+          // Only into an empty queue: a reader that is not reading gets no pile of heartbeats either.
+          if (!finished && (controller.desiredSize ?? 0) >= 0) controller.enqueue(encodeComment('heartbeat'));
+        }, config.heartbeatMs);
       },
       // highWaterMark 0: called only while a reader waits, so an update is taken from `watch`
       // only when the connection can take it; meanwhile `watch` merges changes into one.
       async pull(controller) {
-        if (pending === undefined) {
-          pending = updates.next();
-          // Raced below; if the abort wins, a later rejection of this one is of no interest.
-          pending.catch(() => {});
-        }
-        const tick = new Promise<typeof HEARTBEAT>((resolve) => {
-          timer = setTimeout(resolve, config.heartbeatMs, HEARTBEAT);
-        });
-        let next: IteratorResult<LiveUpdate> | typeof HEARTBEAT | typeof ABORTED;
+        let next: IteratorResult<LiveUpdate>;
         try {
-          next = await Promise.race([pending, tick, aborted]);
+          next = await updates.next();
         } catch (error) {
           if (!finished) {
             if (!abort.signal.aborted) config.onError(error);
@@ -233,16 +221,9 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
             controller.close();
           }
           return;
-        } finally {
-          clearTimeout(timer);
         }
         if (finished) return;
-        if (next === HEARTBEAT) {
-          controller.enqueue(encodeComment('heartbeat'));
-          return;
-        }
-        pending = undefined;
-        if (next === ABORTED || next.done === true) {
+        if (next.done === true) {
           finish();
           controller.close();
           return;
