@@ -157,10 +157,9 @@ export class PgSqlExecutor implements SqlExecutor {
         statementTimeoutMs: this.#settings.statementTimeoutMs,
         lockTimeoutMs: this.#settings.lockTimeoutMs,
       });
-      // An error the server sent (it has a SQLSTATE) leaves the session usable; any other means
-      // the connection itself failed, so the pool must not hand it out again.
-      const code = (error as { code?: unknown } | null)?.code;
-      connection.release(typeof code === 'string' && SQLSTATE.test(code) ? undefined : error instanceof Error ? error : true);
+      // As pg's own pool.query does: a connection that failed a statement is closed, not reused,
+      // since a FATAL error (a terminated backend) carries a SQLSTATE just like a harmless one.
+      connection.release(error instanceof Error ? error : true);
       throw error;
     }
   }
@@ -175,8 +174,6 @@ export interface PgSqlExecutorSettings {
   /** How many of the pool's connections are being opened right now (see {@link createPgPool}). */
   readonly connecting?: () => number;
 }
-
-const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 /** Options of {@link createPgPool}: pg's pool options, plus the session timeouts in ms (0 or absent: none). */
 export interface PgPoolSettings {
