@@ -116,6 +116,16 @@ export function validateCount(value: unknown, argument: string): asserts value i
   }
 }
 
+/**
+ * Throws unless `value` is an integer ≥ 1: the size of a cleanup batch. A batch of 0 would delete
+ * nothing yet never end a caller's "until a batch comes back short" loop.
+ */
+export function validateBatchSize(value: unknown, argument = 'batchSize'): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new ValidationError(argument, `must be an integer ≥ 1, got ${describe(value)}`);
+  }
+}
+
 /** Reads `clock()` and throws unless it gave an integer. */
 export function readClock(clock: () => number): number {
   const now = clock();
@@ -150,7 +160,9 @@ export function validateListOptions(options: unknown, argument = 'options'): Lis
   return o as ListOptions;
 }
 
-function isPlainObject(value: object): boolean {
+/** An object a context may hold as a map: a plain object, not an array or a class instance. */
+export function isPlainObject(value: unknown): value is JsonObject {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }

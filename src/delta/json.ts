@@ -3,13 +3,10 @@
 // defineProperty, never with `obj[key] = value`, which would hit Object.prototype's setters.
 
 import type { Json, JsonObject } from '../types.js';
+import { isPlainObject } from '../validation.js';
 
-/** An object a context may hold as a map: a plain object, not an array or a class instance. */
-export function isPlainObject(value: unknown): value is JsonObject {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+// One definition, in validation.ts; re-exported for the delta modules that import it from here.
+export { isPlainObject };
 
 export const hasOwn: (object: object, key: string) => boolean = Object.hasOwn;
 

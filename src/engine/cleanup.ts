@@ -1,7 +1,7 @@
 import { hasBulkCleanup } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { ValidationError } from '../errors.js';
-import { describe, validateContextId, validateCount } from '../validation.js';
+import { describe, validateBatchSize, validateContextId, validateCount } from '../validation.js';
 
 /** Default number of rows (or contexts) one cleanup batch may delete. */
 export const DEFAULT_CLEANUP_BATCH_SIZE = 10_000;
@@ -70,11 +70,6 @@ export function validateTtl(value: unknown, argument: string): asserts value is 
   if (value !== null) validateCount(value, argument);
 }
 
-/** Throws unless `value` is an integer ≥ 1. */
-export function validateBatchSize(value: unknown, argument: string): asserts value is number {
-  validateCount(value, argument);
-  if (value < 1) throw new ValidationError(argument, `must be an integer ≥ 1, got ${value}`);
-}
 
 /**
  * Validates `options` (unknown keys refused, so a misspelt TTL can't silently do nothing) and

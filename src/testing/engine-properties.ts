@@ -7,6 +7,7 @@ import type { Json, JsonObject } from '../types.js';
 import type { ManualClock } from './harness.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { clientAfterSync } from './engine-sync.js';
+import { modelMerge } from './merge-model.js';
 import { freshId, resolveEngineSuiteOptions, storedDeltaVersions, withEngine } from './engine-support.js';
 import type { EngineSuiteOptions } from './engine-support.js';
 
@@ -74,39 +75,6 @@ function arbitraries(fc: FastCheck) {
     fc.integer({ min: 0, max: 40 }).map((age) => ({ kind: 'time' as const, age })),
   );
   return { history, pruning, threshold: fc.integer({ min: 0, max: 15 }) };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-function onlyDeletes(changes: Record<string, unknown>): boolean {
-  const values = Object.values(changes);
-  return values.length > 0 && values.every((v) => v === unset || (isObject(v) && onlyDeletes(v as Record<string, unknown>)));
-}
-
-/** An independent model of updateContext's merge, to check the engine against. */
-function modelMerge(target: Json | undefined, changes: Record<string, unknown>): JsonObject {
-  const out: Record<string, unknown> = {};
-  if (isObject(target)) for (const key of Object.keys(target)) defineOwn(out, key, target[key]);
-  for (const key of Object.keys(changes)) {
-    const change = changes[key];
-    if (change === unset) {
-      delete out[key];
-    } else if (isObject(change)) {
-      const current = (Object.hasOwn(out, key) ? out[key] : undefined) as Json | undefined;
-      // A change that only deletes, where there is no object, has nothing to delete and adds nothing.
-      if (!isObject(current) && onlyDeletes(change)) continue;
-      defineOwn(out, key, modelMerge(current, change));
-    } else {
-      defineOwn(out, key, change);
-    }
-  }
-  return out as JsonObject;
 }
 
 /** Runs `operations`; returns the context at every version (index = version; 0 is `{}`). */

@@ -2,30 +2,15 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { applyChanges, applyDelta, calculateDelta, unset } from '../../src/index.js';
+import { modelMerge } from '../../src/testing/merge-model.js';
 import type { Json, JsonObject } from '../../src/types.js';
 import { RUNS, clone, deepFreeze, expectJsonEqual, isObject, jsonArb, keyArb, objectArb, validationErrorOf } from './support.js';
 
 type Changes = { [key: string]: Json | typeof unset | Changes };
 
-function onlyDeletes(changes: Changes): boolean {
-  const values = Object.values(changes);
-  return values.length > 0 && values.every((v) => v === unset || (isObject(v) && onlyDeletes(v as Changes)));
-}
-
-// The specification, written the obvious way (Map + fromEntries keeps any key safe).
-function referenceMerge(target: unknown, changes: Changes): JsonObject {
-  const entries = new Map<string, unknown>(isObject(target) ? Object.entries(target) : []);
-  for (const [key, change] of Object.entries(changes)) {
-    if (change === unset) entries.delete(key);
-    else if (isObject(change)) {
-      // A change that only deletes has nothing to delete where there is no object: leave the key be.
-      if (!isObject(entries.get(key)) && onlyDeletes(change as Changes)) continue;
-      entries.set(key, referenceMerge(entries.get(key), change as Changes));
-    }
-    else entries.set(key, change);
-  }
-  return Object.fromEntries(entries) as JsonObject;
-}
+// The specification, written independently of the implementation: as edits on paths (see
+// src/testing/merge-model.ts), not as a recursive merge with its special cases.
+const referenceMerge = (target: unknown, changes: Changes): JsonObject => modelMerge(target as Json | undefined, changes);
 
 const changesArb = fc.letrec<{ changes: Changes; value: Json | typeof unset | Changes }>((tie) => ({
   changes: fc.dictionary(keyArb, tie('value'), { maxKeys: 4, noNullPrototype: true }),

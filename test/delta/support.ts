@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import type { FormattedChange } from '../../src/delta/index.js';
 import type { Json, JsonObject } from '../../src/types.js';
+import { canonical } from '../support/json.js';
 
 /** Runs per property: `CHORD_PROPERTY_RUNS` if set, else 2000 (so `npm test`, and CI, run thousands). */
 export const RUNS = (() => {
@@ -133,19 +134,8 @@ export const historyArb: fc.Arbitrary<JsonObject[]> = fc
     return contexts;
   });
 
-/** A canonical text for a JSON value: keys sorted, so equal values give equal text. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
-      .join(',')}}`;
-  }
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new Error(`not JSON: ${String(value)}`);
-  return text;
-}
+// One definition for every suite, in test/support/json.ts.
+export { canonical } from '../support/json.js';
 
 /** Asserts deep JSON equality, independent of key order, with own `__proto__` keys compared too. */
 export function expectJsonEqual(actual: unknown, expected: unknown): void {

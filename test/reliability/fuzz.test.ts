@@ -10,7 +10,7 @@ import { ChordError } from '../../src/errors.js';
 import { manualClock } from '../../src/testing/harness.js';
 import type { JsonObject } from '../../src/types.js';
 import { type BackendTarget, backendTargets } from '../support/targets.js';
-import { canonical } from './support.js';
+import { canonical } from '../support/json.js';
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: ChordError };
 

@@ -13,7 +13,8 @@ import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH } from '../../src/validation.js';
 import { manualClock } from '../../src/testing/harness.js';
 import type { DisposablePostgres } from '../support/disposable-postgres.js';
 import { type BackendTarget, type PrismaTarget, backendTargets, wireUrl } from '../support/targets.js';
-import { canonical, expectWholeHistory, freshSchema, missingBinaries, runServerUrl, startServer } from './support.js';
+import { canonical } from '../support/json.js';
+import { expectWholeHistory, freshSchema, missingBinaries, runServerUrl, startServer } from './support.js';
 
 const PROTOTYPE_NAMES = {
   object: Object.getOwnPropertyNames(Object.prototype).sort(),

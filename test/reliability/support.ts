@@ -7,6 +7,7 @@ import type { ChordBackend } from '../../src/backend.js';
 import { applyDelta } from '../../src/delta/index.js';
 import { migrate } from '../../src/backends/prisma/index.js';
 import type { JsonObject } from '../../src/types.js';
+import { canonical } from '../support/json.js';
 import { serverUrl } from '../support/database.js';
 import { type DisposablePostgres, findPostgresBinaries, startDisposablePostgres } from '../support/disposable-postgres.js';
 import { databaseChoice } from '../support/targets.js';
@@ -48,15 +49,6 @@ export async function freshSchema(url: string): Promise<{ schema: string; drop: 
   };
 }
 
-/** JSON text with keys sorted at every level: equal for deep-equal JSON whatever the key order (jsonb reorders). */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) Object.defineProperty(out, k, { value: (v as Record<string, unknown>)[k], enumerable: true });
-    return out;
-  });
-}
 
 /**
  * Checks that the history of `contextId` is whole: deltas 1..n with no gap, n equal to the
