@@ -81,6 +81,7 @@ export {
   DEFAULT_MAX_WRITE_ATTEMPTS,
   DEFAULT_CLEANUP_BATCH_SIZE,
   MAX_CLEANUP_INTERVAL_MS,
+  DEFAULT_STOP_WAIT_MS,
 } from './engine/index.js';
 export { DEFAULT_WATCH_POLL_MS } from './live/index.js';
 export type { LiveUpdate, WatchOptions } from './live/index.js';

@@ -16,5 +16,5 @@ export type {
 } from './chord.js';
 export { DEFAULT_CLEANUP_BATCH_SIZE } from './cleanup.js';
 export type { CleanupOptions, CleanupReport, CleanupStep } from './cleanup.js';
-export { MAX_CLEANUP_INTERVAL_MS } from './cleanup-schedule.js';
+export { MAX_CLEANUP_INTERVAL_MS, DEFAULT_STOP_WAIT_MS } from './cleanup-schedule.js';
 export type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
