@@ -7,6 +7,7 @@
  *   --scale              only the scale and cleanup sections
  *   --deltas             only the delta functions (calculateDelta, applyDelta, bytes) against their peers
  *   --memory-scale       only MemoryBackend's write cost at 400k vs 10k contexts and its event-loop stalls
+ *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
  *   --iterations N       calls per batch for database operations (default 100)
@@ -25,12 +26,14 @@ import { backendCases, makeRatioSides, seedBase } from './sections/ratios.js';
 import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './sections/memory-scale.js';
 import { runCleanup, runScale } from './sections/scale.js';
 import { runDeltas } from './sections/deltas.js';
+import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
 
 interface Flags {
   ratios: boolean;
   scale: boolean;
   deltas: boolean;
   memoryScale: boolean;
+  fanout: boolean;
   rounds: number;
   iterations: number;
   prismaClient: boolean;
@@ -39,11 +42,12 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
   let onlyMemoryScale = false;
+  let onlyFanout = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -56,6 +60,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--scale': onlyScale = true; break;
       case '--deltas': onlyDeltas = true; break;
       case '--memory-scale': onlyMemoryScale = true; break;
+      case '--fanout': onlyFanout = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
       case '--no-prisma-client': flags.prismaClient = false; break;
@@ -64,11 +69,12 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout) {
     flags.ratios = onlyRatios;
     flags.scale = onlyScale;
     flags.memoryScale = onlyMemoryScale;
     flags.deltas = onlyDeltas;
+    flags.fanout = onlyFanout;
   }
   return flags;
 }
@@ -150,6 +156,12 @@ async function main(): Promise<void> {
     if (flags.deltas) {
       out('## Delta functions, per call, side by side\n');
       out(await runDeltas(flags.rounds, log));
+      out('');
+    }
+    if (flags.fanout) {
+      const f = DEFAULT_FANOUT;
+      out(`## Fan-out: ${f.clients} SSE clients on one context, ${f.rate} writes/s, ${f.writes} writes × ${f.rounds} rounds, median\n`);
+      out(await runFanout(f, log));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
