@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { createClient } from 'redis';
 import { afterAll, describe, test } from 'vitest';
 import { idTag, slotOfTag } from '../../src/backends/redis/keys.js';
-import { runBackendConformance, runEngineConformance } from '../../src/testing/index.js';
+import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../src/testing/index.js';
 import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../support/redis-cluster.js';
 import { clusterHarness } from './cluster-support.js';
 import { registerSharedRedisTests } from './shared-tests.js';
@@ -21,6 +21,9 @@ describe.skipIf(problem !== undefined)(`RedisBackend on a Redis Cluster of 3 mas
   runBackendConformance({ describe, test }, harness);
   describe('engine', () => {
     runEngineConformance({ describe, test }, harness, { propertyRuns: 100 });
+  });
+  describe('live', () => {
+    runLiveConformance({ describe, test }, harness, { propertyRuns: 10 });
   });
 
   describe('Cluster specifics', () => {

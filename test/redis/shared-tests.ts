@@ -33,7 +33,7 @@ async function until(what: string, timeoutMs: number, check: () => boolean | Pro
 export async function killConnectionsNamed(urls: readonly string[], name: string): Promise<number> {
   let killed = 0;
   for (const url of urls) {
-    const admin = createClient({ url, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
+    const admin = createClient({ url, socket: { connectTimeout: 10_000, reconnectStrategy: false } });
     admin.on('error', () => {});
     await admin.connect();
     try {

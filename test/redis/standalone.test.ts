@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { ValidationError } from '../../src/errors.js';
-import { runBackendConformance, runEngineConformance } from '../../src/testing/index.js';
+import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../src/testing/index.js';
 import { expectUnavailable, registerSharedRedisTests } from './shared-tests.js';
 import { localHarness, localRedisProblem, LOCAL_REDIS_URL } from './support.js';
 
@@ -13,6 +13,9 @@ describe.skipIf(problem !== undefined)(`RedisBackend on ${LOCAL_REDIS_URL}${prob
   runBackendConformance({ describe, test }, harness);
   describe('engine', () => {
     runEngineConformance({ describe, test }, harness, { propertyRuns: 200 });
+  });
+  describe('live', () => {
+    runLiveConformance({ describe, test }, harness, { propertyRuns: 25 });
   });
   describe('Redis specifics', () => {
     registerSharedRedisTests({

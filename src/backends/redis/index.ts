@@ -12,3 +12,5 @@ export type {
   RedisBackendClusterConfig,
   RedisBackendClientConfig,
 } from './redis-backend.js';
+/** The Lua scripts RedisBackend runs (their text, as constants), for review, tooling and the bench. */
+export * as redisScripts from './scripts.js';

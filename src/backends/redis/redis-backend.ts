@@ -403,18 +403,23 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
 
   /**
    * Stores `context` at `version` and deletes the context's deltas in one script, only if no
-   * context is stored at `version` or above; otherwise writes nothing and throws `VersionConflictError`.
+   * context is stored at `version` or above and, with `expectedVersion`, the stored version is it
+   * (`0`: none); otherwise writes nothing and throws `VersionConflictError` with the stored version.
    */
-  async restoreVersion(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
+  async restoreVersion(contextId: string, context: JsonObject, version: number, expectedVersion?: number): Promise<ContextRecord> {
     validateContextId(contextId);
     const text = serializeJsonObject(context, 'context', this.#limits);
     validateVersion(version);
+    if (expectedVersion !== undefined) validateVersion(expectedVersion, 'expectedVersion');
     const now = readClock(this.#clock);
-    const [written, value] = (await this.#eval('restoreVersion', contextId, SCRIPTS.restoreVersion, [text, String(version), String(now), newEpoch()])) as [
-      number,
-      string,
-    ];
-    if (written !== 1) throw new VersionConflictError(contextId, version, Number(value));
+    const [written, value] = (await this.#eval('restoreVersion', contextId, SCRIPTS.restoreVersion, [
+      text,
+      String(version),
+      String(now),
+      newEpoch(),
+      filterArg(expectedVersion),
+    ])) as [number, string];
+    if (written !== 1) throw new VersionConflictError(contextId, expectedVersion ?? version, Number(value));
     return { contextId, context: JSON.parse(text) as JsonObject, version, insertedAt: now, epoch: value };
   }
 

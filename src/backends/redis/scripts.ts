@@ -147,12 +147,15 @@ notify(ARGV[7])
 return {1, epoch}`;
 
 /**
- * Restore: ARGV[4] JSON, [5] version, [6] now, [7] a new epoch. Only if no context is stored at
- * the version or above; the context's deltas are dropped with it. Returns {1, epoch} or {0, stored}.
+ * Restore: ARGV[4] JSON, [5] version, [6] now, [7] a new epoch, [8] the expected stored version
+ * ('' any; '0' none stored). Only if the stored version (0: none) is below the version and, when
+ * given, is the expected one; the context's deltas are dropped with it. Returns {1, epoch} or
+ * {0, stored}.
  */
 export const RESTORE_VERSION = `${CONTEXT_LIB}
 local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
-if cur[1] and tonumber(cur[1]) >= tonumber(ARGV[5]) then return {0, cur[1]} end
+local stored = cur[1] or '0'
+if tonumber(stored) >= tonumber(ARGV[5]) or (ARGV[8] ~= '' and stored ~= ARGV[8]) then return {0, stored} end
 local epoch = cur[2] or ARGV[7]
 putContext(ARGV[4], ARGV[5], ARGV[6], epoch)
 dropDeltas()
