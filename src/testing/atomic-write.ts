@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { VersionConflictError } from '../errors.js';
+import { Chord } from '../engine/chord.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import {
   backendTest,
+  countingCalls,
   callUnchecked,
   randomId,
   refusesWithoutWriting,
@@ -28,8 +30,15 @@ async function rejectsWithConflict(call: () => Promise<unknown>, contextId: stri
 export function registerAtomicWriteTests(api: SuiteApi, harness: BackendHarness): void {
   const test = backendTest(api, harness);
   api.describe('atomic version write', () => {
-    test('the backend offers writeVersion', async (backend) => {
-      requireAtomicWrites(backend);
+    test('the backend offers writeVersion, and the engine writes every version through it alone', async (backend, clock) => {
+      const { spied, calls } = countingCalls(requireAtomicWrites(backend));
+      const chord = new Chord({ backend: spied, clock });
+      const id = randomId();
+      await chord.setContext(id, { n: 1 });
+      await chord.updateContext(id, { n: 2 });
+      assert.equal(calls('writeVersion'), 2, 'one writeVersion per stored version');
+      assert.equal(calls('setContext') + calls('setDelta'), 0, 'no separate context and delta writes beside writeVersion');
+      assert.equal((await backend.getContext(id))?.version, 2);
     });
 
     test('writeVersion at expected version 0 writes version 1 of the context and its delta, stamped alike', async (raw, clock) => {

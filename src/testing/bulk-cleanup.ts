@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { Chord } from '../engine/chord.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import {
   backendTest,
+  countingCalls,
   callUnchecked,
   idsOf,
   randomId,
@@ -17,8 +19,21 @@ import { BAD_COUNTS, BAD_TIMESTAMPS } from './validation.js';
 export function registerBulkCleanupTests(api: SuiteApi, harness: BackendHarness): void {
   const test = backendTest(api, harness);
   api.describe('bulk cleanup', () => {
-    test('the backend offers the bulk cleanup methods', async (backend) => {
-      requireBulkCleanup(backend);
+    test('the backend offers the bulk cleanup methods, and the engine cleans up through them, not id by id', async (backend, clock) => {
+      const { spied, calls } = countingCalls(requireBulkCleanup(backend));
+      const chord = new Chord({ backend: spied, clock });
+      const id = randomId();
+      for (let i = 0; i < 3; i++) await chord.setContext(id, { i });
+      clock.advance(10_000);
+      const report = await chord.cleanup({ deltaTtl: 5_000, contextTtl: 60_000, deltaThreshold: 1 });
+      assert.equal(report.deltasDeleted.total, 3, 'the three expired deltas');
+      for (const bulk of ['deleteIdleContexts', 'deleteDeltasOlderThan', 'deleteDeltasBeyondNewest']) {
+        assert.ok(calls(bulk) >= 1, `cleanup called ${bulk}`);
+      }
+      for (const perId of ['listContexts', 'listContextsWithDeltaCounts', 'deleteDeltasByTime', 'deleteDeltasExceedingThreshold', 'deleteContext']) {
+        assert.equal(calls(perId), 0, `cleanup called ${perId}, the id-by-id path`);
+      }
+      assert.equal((await backend.getContext(id))?.version, 3, 'the context, written 10 s ago, is not idle by a 60 s TTL');
     });
 
     test('deleteIdleContexts deletes contexts last written strictly before the time, with all their deltas', async (raw, clock) => {

@@ -45,6 +45,25 @@ export function randomId(label = 'ctx'): string {
   return `${label}-${randomUUID()}`;
 }
 
+/**
+ * `backend` seen through a proxy that counts the calls of each method, to check which of its
+ * methods a caller (the engine) really uses. Methods run on the backend itself (`#private` fields).
+ */
+export function countingCalls<B extends ChordBackend>(backend: B): { readonly spied: B; calls(method: string): number } {
+  const counts = new Map<PropertyKey, number>();
+  const spied = new Proxy(backend, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { spied, calls: (method) => counts.get(method) ?? 0 };
+}
+
 /** Everything a backend stores, as its list methods report it. */
 export interface StoredState {
   readonly contexts: ContextRecord[];
