@@ -3,11 +3,14 @@
  * next to that with 10k (an ordered id index makes this O(log n); a sorted array made it O(n)),
  * and how long the event loop goes without a turn while `Chord.cleanup` deletes 150k idle
  * contexts, and while one listing walks every stored context.
+ *
+ * Times are CPU time of this process (`process.cpuUsage`), with wall time beside them: on a shared
+ * machine a process waiting for a core runs up wall time that says nothing about the code.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Chord, MemoryBackend } from 'chord-sync';
 import { seededContext } from '../lib/database.js';
-import { type Case, formatRatio, formatUs, markdownTable, measure } from '../lib/measure.js';
+import { formatRatio, formatUs, markdownTable, median } from '../lib/measure.js';
 
 export interface MemoryScaleSizes {
   /** Contexts stored in the small backend. Default 10 000. */
@@ -70,43 +73,92 @@ async function removeWritten(store: Store): Promise<void> {
   store.written = [];
 }
 
-/** Per-write cost at the large size and at the small one, timed interleaved; ratio = large ÷ small. */
+/** Microseconds of CPU time (user + system) this process has used. */
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+interface WriteCase {
+  readonly name: string;
+  readonly write: (s: Store, id: string, n: number) => Promise<unknown>;
+}
+
+interface BatchTime {
+  readonly cpuUs: number;
+  readonly wallUs: number;
+}
+
+/** One batch of writes to new ids, after removing (untimed) the last batch's; µs per write. */
+async function timeBatch(store: Store, c: WriteCase): Promise<BatchTime> {
+  await removeWritten(store);
+  (globalThis as { gc?: () => void }).gc?.();
+  const cpu = cpuMicros();
+  const wall = performance.now();
+  for (let n = 0; n < WRITES_PER_BATCH; n++) {
+    const id = store.nextId();
+    store.written.push(id);
+    await c.write(store, id, n);
+  }
+  return { cpuUs: (cpuMicros() - cpu) / WRITES_PER_BATCH, wallUs: ((performance.now() - wall) * 1000) / WRITES_PER_BATCH };
+}
+
+/**
+ * Per-write cost at the large size and at the small one: each round times one batch on each,
+ * alternating which goes first; ratio = the median of the per-round ratios large ÷ small.
+ */
 export async function runMemoryWrites(sizes: MemoryScaleSizes, rounds: number, log: (line: string) => void): Promise<string> {
   let started = performance.now();
   const large = await seedStore(sizes.largeContexts, 0x9e3779b9);
   const small = await seedStore(sizes.smallContexts, 0x85ebca6b);
   log(`seeded ${sizes.largeContexts} + ${sizes.smallContexts} memory contexts in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const stores = [large, small];
-  const make = (name: string, write: (s: Store, id: string, n: number) => Promise<unknown>): Case => ({
-    name,
-    iterations: WRITES_PER_BATCH,
-    sides: stores.map((s) => ({
-      label: s.label,
-      prepare: () => removeWritten(s),
-      run: (i: number) => {
-        const id = s.nextId();
-        s.written.push(id);
-        return write(s, id, i);
-      },
-    })),
-  });
-  const cases = [
-    make('MemoryBackend.setContext, new random id', (s, id, n) => s.backend.setContext(id, seededContext(id, n), 1)),
-    make('Chord.setContext (context + delta), new random id', (s, id, n) => s.chord.setContext(id, seededContext(id, n))),
+  const cases: WriteCase[] = [
+    { name: 'MemoryBackend.setContext, new random id', write: (s, id, n) => s.backend.setContext(id, seededContext(id, n), 1) },
+    { name: 'Chord.setContext (context + delta), new random id', write: (s, id, n) => s.chord.setContext(id, seededContext(id, n)) },
   ];
   started = performance.now();
-  const results = await measure(cases, { rounds, warmupRounds: 1, onRound: (r, n) => log(`memory writes: round ${r}/${n}`) });
+  const rows: string[][] = [];
+  for (const c of cases) {
+    const big: BatchTime[] = [];
+    const little: BatchTime[] = [];
+    // One untimed warm-up round first, so the JIT has compiled both paths.
+    for (let round = -1; round < rounds; round++) {
+      const pair = round % 2 === 0 ? [await timeBatch(large, c), await timeBatch(small, c)] : [await timeBatch(small, c), await timeBatch(large, c)].reverse();
+      if (round < 0) continue;
+      big.push(pair[0] as BatchTime);
+      little.push(pair[1] as BatchTime);
+    }
+    log(`memory writes: ${c.name} done`);
+    const cpuRatio = median(big.map((b, r) => b.cpuUs / (little[r] as BatchTime).cpuUs));
+    const wallRatio = median(big.map((b, r) => b.wallUs / (little[r] as BatchTime).wallUs));
+    rows.push([
+      c.name,
+      formatUs(median(big.map((b) => b.cpuUs))),
+      formatUs(median(little.map((b) => b.cpuUs))),
+      formatRatio(cpuRatio),
+      formatUs(median(big.map((b) => b.wallUs))),
+      formatUs(median(little.map((b) => b.wallUs))),
+      formatRatio(wallRatio),
+    ]);
+  }
   log(`memory writes timed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const rows = results.map((r) => {
-    const [big, little] = r.sides;
-    return [r.name, formatUs(big?.medianUs ?? Number.NaN), formatUs(little?.medianUs ?? Number.NaN), formatRatio(big?.ratio ?? Number.NaN)];
-  });
-  const table = markdownTable(['write', `${large.label} µs/write`, `${small.label} µs/write`, 'ratio'], rows, [false, true, true, true]);
-  return `${table}\n\nratio = ${large.label} ÷ ${small.label}, median of ${rounds} per-round ratios (1.00× = flat), ${WRITES_PER_BATCH} writes per batch`;
+  const table = markdownTable(
+    ['write', `${large.label} CPU µs`, `${small.label} CPU µs`, 'CPU ratio', `${large.label} wall µs`, `${small.label} wall µs`, 'wall ratio'],
+    rows,
+    [false, true, true, true, true, true, true],
+  );
+  return (
+    `${table}\n\nµs per write, median of ${rounds} batches of ${WRITES_PER_BATCH}; ratio = ${large.label} ÷ ${small.label}, ` +
+    `the median of the ${rounds} per-round ratios (1.00× = flat)`
+  );
 }
 
 interface StallRun {
   readonly seconds: number;
+  /** CPU time of the whole run, in seconds. */
+  readonly cpuSeconds: number;
+  /** The most CPU time the process used between two turns of the timer, in ms: the longest stall the code itself made. */
+  readonly longestCpuBetweenTurnsMs: number;
   /** The longest time between two turns of a 1 ms interval timer, in ms (the run's longest stall). */
   readonly longestGapMs: number;
   /** Turns the interval timer got while the run was going. */
@@ -119,12 +171,17 @@ interface StallRun {
 async function watchStalls(fn: () => Promise<unknown>): Promise<StallRun> {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   let last = performance.now();
+  let lastCpu = cpuMicros();
   let longestGapMs = 0;
+  let longestCpuUs = 0;
   let ticks = 0;
   const timer = setInterval(() => {
     const now = performance.now();
+    const cpu = cpuMicros();
     longestGapMs = Math.max(longestGapMs, now - last);
+    longestCpuUs = Math.max(longestCpuUs, cpu - lastCpu);
     last = now;
+    lastCpu = cpu;
     ticks++;
   }, 1);
   // Let the timer and the histogram start before the run does.
@@ -132,14 +189,28 @@ async function watchStalls(fn: () => Promise<unknown>): Promise<StallRun> {
   histogram.enable();
   ticks = 0;
   longestGapMs = 0;
+  longestCpuUs = 0;
   last = performance.now();
+  lastCpu = cpuMicros();
   const started = performance.now();
+  const startedCpu = lastCpu;
   try {
     await fn();
     const ended = performance.now();
+    const endedCpu = cpuMicros();
     // A run that never lets the timer fire stalls from its last turn to its end.
     longestGapMs = Math.max(longestGapMs, ended - last);
-    return { seconds: (ended - started) / 1000, longestGapMs, ticks, maxDelayMs: histogram.max / 1e6 };
+    longestCpuUs = Math.max(longestCpuUs, endedCpu - lastCpu);
+    // The histogram records a delay when the loop next turns, so give it that turn.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return {
+      seconds: (ended - started) / 1000,
+      cpuSeconds: (endedCpu - startedCpu) / 1e6,
+      longestCpuBetweenTurnsMs: longestCpuUs / 1000,
+      longestGapMs,
+      ticks,
+      maxDelayMs: histogram.max / 1e6,
+    };
   } finally {
     clearInterval(timer);
     histogram.disable();
@@ -181,17 +252,23 @@ export async function runMemoryStalls(sizes: MemoryScaleSizes, log: (line: strin
 
   const row = (name: string, r: StallRun) => [
     name,
+    r.cpuSeconds.toFixed(2),
     r.seconds.toFixed(2),
+    r.longestCpuBetweenTurnsMs.toFixed(1),
     r.longestGapMs.toFixed(0),
     r.maxDelayMs.toFixed(0),
     String(r.ticks),
   ];
-  return markdownTable(
-    ['run', 'duration s', 'longest stall ms', 'max event-loop delay ms', 'timer turns during the run'],
+  const table = markdownTable(
+    ['run', 'CPU s', 'wall s', 'longest stall, CPU ms', 'longest stall, wall ms', 'max loop delay ms', 'timer turns'],
     [
       row(`Chord.cleanup(): ${sizes.cleanupContexts / 1000}k idle contexts, 1 delta each`, cleanup),
       row(`listContexts(): all ${sizes.largeContexts / 1000}k contexts`, listing),
     ],
-    [false, true, true, true, true],
+    [false, true, true, true, true, true, true],
+  );
+  return (
+    `${table}\n\nA 1 ms interval timer runs throughout. Longest stall: the most time (CPU, and wall) between two of its ` +
+    `turns, or from its last turn to the end; max loop delay: monitorEventLoopDelay's largest sample.`
   );
 }

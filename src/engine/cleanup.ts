@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { hasBulkCleanup } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { ValidationError } from '../errors.js';
@@ -150,6 +151,9 @@ export async function runCleanup(
         tally.withContexts += batch.deltas;
         progress('idleContexts', tally.contexts);
         if (batch.contexts < batchSize) break;
+        // A backend that answers without I/O (in memory) would otherwise hold the event loop for
+        // the whole run: a batch resolves as a microtask, and timers never get between two.
+        await nextTurn();
       }
     }
     if (deltaCutoff !== null) {
@@ -158,6 +162,7 @@ export async function runCleanup(
         tally.expired += deleted;
         progress('expiredDeltas', tally.expired);
         if (deleted < batchSize) break;
+        await nextTurn();
       }
     }
     for (;;) {
@@ -165,6 +170,7 @@ export async function runCleanup(
       tally.beyondThreshold += deleted;
       progress('deltasBeyondThreshold', tally.beyondThreshold);
       if (deleted < batchSize) break;
+      await nextTurn();
     }
   } else {
     await cleanPagedWithSeedCalls(backend, contextCutoff, deltaCutoff, options.deltaThreshold, options.batchSize, tally, progress);
