@@ -99,17 +99,11 @@ describe('chord-sync:<method> tracing channels', () => {
   test('scheduled cleanup runs are reported on chord-sync:cleanup like direct calls', async () => {
     const chord = new Chord();
     const seen = record('cleanup');
-    let ended!: () => void;
-    const firstRun = new Promise<void>((resolve) => (ended = resolve));
-    const handlers = { asyncEnd: () => ended() };
-    CHORD_CHANNELS.cleanup.subscribe(handlers);
-    unsubscribes.push(() => CHORD_CHANNELS.cleanup.unsubscribe(handlers));
     const schedule = chord.startCleanup({ intervalMs: 10 });
     try {
-      await vi.waitFor(() => firstRun, { timeout: 10_000 });
-      await firstRun;
+      await vi.waitFor(() => expect(seen.some((s) => s.event === 'asyncEnd')).toBe(true), { timeout: 10_000, interval: 10 });
     } finally {
-      schedule.stop();
+      await schedule.stop();
     }
     const end = seen.find((s) => s.event === 'asyncEnd');
     expect(end?.snapshot).toMatchObject({ method: 'cleanup', result: expect.objectContaining({ contextsDeleted: 0 }) });
