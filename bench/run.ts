@@ -7,6 +7,7 @@
  *   --scale              only the scale and cleanup sections
  *   --deltas             only the delta functions (calculateDelta, applyDelta, bytes) against their peers
  *   --memory-scale       only MemoryBackend's write cost at 400k vs 10k contexts and its event-loop stalls
+ *   --redis              only RedisBackend vs the same commands by hand, and the engine on Redis beside PostgreSQL
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
@@ -27,6 +28,7 @@ import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './
 import { runCleanup, runScale } from './sections/scale.js';
 import { runDeltas } from './sections/deltas.js';
 import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
+import { BENCH_REDIS_URL, runRedisBesidePostgres, runRedisRatios } from './sections/redis.js';
 
 interface Flags {
   ratios: boolean;
@@ -34,6 +36,7 @@ interface Flags {
   deltas: boolean;
   memoryScale: boolean;
   fanout: boolean;
+  redis: boolean;
   rounds: number;
   iterations: number;
   prismaClient: boolean;
@@ -42,11 +45,12 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
   let onlyMemoryScale = false;
+  let onlyRedis = false;
   let onlyFanout = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -61,6 +65,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--deltas': onlyDeltas = true; break;
       case '--memory-scale': onlyMemoryScale = true; break;
       case '--fanout': onlyFanout = true; break;
+      case '--redis': onlyRedis = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
       case '--no-prisma-client': flags.prismaClient = false; break;
@@ -69,7 +74,8 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis) {
+    flags.redis = onlyRedis;
     flags.ratios = onlyRatios;
     flags.scale = onlyScale;
     flags.memoryScale = onlyMemoryScale;
@@ -151,6 +157,13 @@ async function main(): Promise<void> {
       out(await runMemoryWrites(sizes, flags.rounds, log));
       out(`\n## MemoryBackend: event-loop stalls during long calls\n`);
       out(await runMemoryStalls(sizes, log));
+      out('');
+    }
+    if (flags.redis) {
+      out(`## RedisBackend vs the same commands by hand on node-redis (${BENCH_REDIS_URL}), ${flags.iterations} calls per batch\n`);
+      out(await runRedisRatios(flags.rounds, flags.iterations, log));
+      out(`\n## The engine on Redis beside PostgreSQL, ${flags.iterations} calls per batch\n`);
+      out(await runRedisBesidePostgres(db, flags.rounds, flags.iterations, log));
       out('');
     }
     if (flags.deltas) {
