@@ -67,9 +67,16 @@ interface StoredDelta {
  * The in-memory reference backend: every behaviour of the conformance suite, plus the atomic
  * version write and bulk cleanup. Data lives in this process only and is gone when it ends.
  *
- * Contexts are indexed by id in code point order, and each id's deltas are an array sorted by
- * version, so `getDeltas` is a binary search and listing walks the indexes in order, stopping once
- * `offset + limit` records are found, instead of sorting on every call.
+ * Contexts are indexed by id in code point order (a B+ tree, so a write to a new id is O(log n)),
+ * and each id's deltas are an array sorted by version, so `getDeltas` is a binary search and
+ * listing walks the indexes in order, stopping once `offset + limit` records are found, instead of
+ * sorting on every call.
+ *
+ * Long calls (a cleanup batch, a listing of many ids) give the event loop a turn every
+ * `DEFAULT_TURN_INTERVAL_MS` (10 ms), between one id and the next, so timers and other requests
+ * are not held up for the whole call. Calls made in those turns run in between: each context a
+ * cleanup reaches is judged on what is stored when it is reached, and a listing shows each id as
+ * stored when it reaches it (an id added or deleted meanwhile may or may not be listed).
  */
 export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader {
   readonly #clock: () => number;
