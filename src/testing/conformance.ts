@@ -45,7 +45,7 @@ export function runBackendConformance<B extends ChordBackend>(
 ): void {
   const { atomicWrites = true, bulkCleanup = true, syncReads = true, atomicRestore = true, epochs = true } = options;
   // The register functions only make and dispose backends, so any B is a ChordBackend to them.
-  const h = harness as unknown as BackendHarness;
+  const h: BackendHarness = harness;
   api.describe('chord-sync backend conformance', () => {
     registerContextTests(api, h);
     registerDeltaTests(api, h);

@@ -61,7 +61,7 @@ function arbitraries(fc: FastCheck) {
       fc.dictionary(key, tie('change'), { maxKeys: 3, noNullPrototype: true }),
     ),
   }));
-  const changes = fc.dictionary(key, change, { maxKeys: 3, noNullPrototype: true }) as unknown as import('fast-check').Arbitrary<ContextChanges>;
+  const changes: import('fast-check').Arbitrary<ContextChanges> = fc.dictionary(key, change, { maxKeys: 3, noNullPrototype: true });
   const operation: import('fast-check').Arbitrary<Operation> = fc.oneof(
     { arbitrary: context.map((c) => ({ kind: 'set' as const, context: c })), weight: 3 },
     { arbitrary: changes.map((c) => ({ kind: 'update' as const, changes: c })), weight: 4 },

@@ -26,7 +26,9 @@ const PRISMA_TO_PG: Record<string, string> = { String: 'text', Json: 'jsonb', Bi
 function parsePrismaSchema(text: string): DeclaredTable[] {
   const tables: DeclaredTable[] = [];
   for (const match of text.matchAll(/^model\s+(\w+)\s*\{([\s\S]*?)^\}/gm)) {
-    const [, modelName, body] = match as unknown as [string, string, string];
+    // Both groups always take part in a match of this pattern.
+    const modelName = match[1] as string;
+    const body = match[2] as string;
     const fieldToColumn = new Map<string, string>();
     const columns: DeclaredColumn[] = [];
     let tableName = modelName;

@@ -13,7 +13,7 @@ import { type DisposablePostgres, findPostgresBinaries, startDisposablePostgres 
 import { databaseChoice } from '../support/targets.js';
 
 /** The disposable server's binaries, or why there are none (the only reason a fault test skips). */
-export const postgresBinaries = findPostgresBinaries();
+const postgresBinaries = findPostgresBinaries();
 export const missingBinaries: string | undefined = 'missing' in postgresBinaries ? postgresBinaries.missing : undefined;
 
 /** Starts a throwaway server; undefined when the binaries are missing. */

@@ -70,7 +70,7 @@ export async function createRunDatabase(adminUrl: string): Promise<{ url: string
 }
 
 /** Starts a PostgreSQL container if a Docker engine answers; else why not (the probe's own error). */
-export async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | { failed: string }> {
+async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | { failed: string }> {
   let step = 'docker probe';
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
