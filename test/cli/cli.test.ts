@@ -95,8 +95,9 @@ describe(`chord-sync migrate on ${onWhat}`, () => {
         expect(first.stdout).toMatch(/applying \d{14}_init…\n {2}applied \d{14}_init\n/);
         expect(first.stdout).toContain(`Done: applied ${MIGRATIONS} migration(s).`);
 
-        const rows = await db.query(`SELECT to_regclass('chord_contexts')::text AS c, to_regclass('chord_deltas')::text AS d, (SELECT count(*) FROM _prisma_migrations)::int AS n`);
-        expect(rows[0]).toEqual({ c: 'chord_contexts', d: 'chord_deltas', n: MIGRATIONS });
+        // The default schema, chord, holds the tables and their own migration history.
+        const rows = await db.query(`SELECT to_regclass('chord.chord_contexts')::text AS c, to_regclass('chord.chord_deltas')::text AS d, (SELECT count(*) FROM chord._prisma_migrations)::int AS n`);
+        expect(rows[0]).toEqual({ c: 'chord.chord_contexts', d: 'chord.chord_deltas', n: MIGRATIONS });
 
         // --url wins over DATABASE_URL.
         const second = recordingIo({ DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
