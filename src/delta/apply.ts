@@ -42,10 +42,10 @@ export function applyObject(target: unknown, node: ObjectNode, argument: string,
     for (const pointer of Object.keys(t)) {
       const segments = decodePointer(pointer) as string[];
       const depth = path.length;
-      const [first] = segments as [string];
+      const first = segments[1] as string;
       path.push(first);
       if (!hasOwn(out, first)) throw new ValidationError(argument, `${where(path)}: changes inside a key the context does not have`);
-      put(out, first, applyAt(out[first], segments, 1, t[pointer] as ObjectNode, argument, path));
+      put(out, first, applyAt(out[first], segments, 2, t[pointer] as ObjectNode, argument, path));
       path.length = depth;
     }
   }

@@ -34,16 +34,19 @@ export function removedCount(splice: Splice): number {
   return typeof removed === 'number' ? removed : removed.length;
 }
 
-/** Decodes one JSON Pointer (RFC 6901) into its segments; `undefined` if it is not one. */
+/**
+ * Decodes one JSON Pointer (RFC 6901): its segments after a leading `""` (the split at the first
+ * "/", kept to save a copy); `undefined` if it is not a pointer with at least one segment.
+ */
 export function decodePointer(pointer: string): string[] | undefined {
-  if (pointer.length < 2 || pointer[0] !== '/') return undefined;
-  const segments = pointer.slice(1).split('/');
-  for (let i = 0; i < segments.length; i++) {
+  if (pointer.length < 2 || pointer.charCodeAt(0) !== 47) return undefined;
+  const segments = pointer.split('/');
+  if (pointer.indexOf('~') < 0) return segments;
+  for (let i = 1; i < segments.length; i++) {
     const segment = segments[i] as string;
-    if (segment.includes('~')) {
-      if (/~[^01]|~$/.test(segment)) return undefined;
-      segments[i] = segment.replaceAll('~1', '/').replaceAll('~0', '~');
-    }
+    if (segment.indexOf('~') < 0) continue;
+    if (/~[^01]|~$/.test(segment)) return undefined;
+    segments[i] = segment.replaceAll('~1', '/').replaceAll('~0', '~');
   }
   return segments;
 }

@@ -45,7 +45,6 @@ function checkKeys(map: object, tag: string, parse: Parse, path: readonly Segmen
   for (const key of Object.keys(map)) {
     if (!isStorableKey(key)) checkSlowly(Object.fromEntries([[key, null]]), tag, parse, path, 0);
   }
-  if (Object.getOwnPropertySymbols(map).length > 0) fail(parse, path, `"${tag}" has symbol keys, which JSON cannot hold`);
 }
 
 function checkDepth(parse: Parse, path: readonly Segment[], depth: number): void {
@@ -56,54 +55,41 @@ function objectNode(raw: unknown, parse: Parse, path: Segment[], depth: number, 
   if (!isPlainObject(raw)) fail(parse, path, `a delta node must be an object, got ${describe(raw)}`);
   checkDepth(parse, path, depth);
   const tags = parse.wire ? WIRE_TAGS : FULL_TAGS;
-  for (const key of Object.keys(raw)) {
+  // for…in: no array of keys to allocate; `raw` is a plain object, its prototype has no enumerable keys.
+  for (const key in raw) {
     if (!tags.has(key) && !(root && parse.wire && key === WIRE_MARK)) {
       const known = parse.wire ? '"s", "d", "c", "a", "t"' : '"s", "o", "d", "c", "a"';
       fail(parse, path, `unknown key ${JSON.stringify(key)} (a delta node has only ${known})`);
     }
   }
   const { s, o, d, c, a, t }: { s?: unknown; o?: unknown; d?: unknown; c?: unknown; a?: unknown; t?: unknown } = raw;
-  const setHas = (key: string): boolean => s !== undefined && hasOwn(s as object, key);
   if (s !== undefined) checkValueMap(s, 's', parse, path, depth);
   if (o !== undefined) {
     checkValueMap(o, 'o', parse, path, depth);
     for (const key of Object.keys(o)) {
-      if (!setHas(key)) fail(parse, path, `"o" has ${JSON.stringify(key)}, which is not in "s"`);
+      if (s === undefined || !hasOwn(s, key)) fail(parse, path, `"o" has ${JSON.stringify(key)}, which is not in "s"`);
     }
   }
-  let deleted: readonly string[] = [];
+  let deleted: object | undefined;
   if (d !== undefined) {
     if (parse.wire) {
       if (!Array.isArray(d) || !d.every((key) => typeof key === 'string')) {
         fail(parse, path, `"d" must be an array of keys, got ${describe(d)}`);
       }
-      checkKeys(Object.fromEntries((d as string[]).map((key) => [key, null])), 'd', parse, path);
-      deleted = d as string[];
+      deleted = Object.fromEntries((d as string[]).map((key) => [key, null]));
+      checkKeys(deleted, 'd', parse, path);
     } else {
       checkValueMap(d, 'd', parse, path, depth);
-      deleted = Object.keys(d);
+      deleted = d;
     }
-    for (const key of deleted) {
-      if (setHas(key)) fail(parse, path, `${JSON.stringify(key)} is both set and deleted`);
-    }
-  }
-  const deletedHas = (key: string): boolean =>
-    d !== undefined && (parse.wire ? (d as string[]).includes(key) : hasOwn(d as object, key));
-  for (const [tag, map] of [['c', c], ['a', a]] as const) {
-    if (map === undefined) continue;
-    if (!isPlainObject(map)) fail(parse, path, `"${tag}" must be an object, got ${describe(map)}`);
-    for (const key of Object.keys(map)) {
-      if (setHas(key) || deletedHas(key) || (tag === 'a' && c !== undefined && hasOwn(c as object, key))) {
-        fail(parse, path, `${JSON.stringify(key)} is both changed inside and set or deleted`);
+    if (s !== undefined) {
+      for (const key of Object.keys(deleted)) {
+        if (hasOwn(s, key)) fail(parse, path, `${JSON.stringify(key)} is both set and deleted`);
       }
-      path.push(key);
-      if (tag === 'c') objectNode(map[key], parse, path, depth + 1, false);
-      else arrayNode(map[key], parse, path, depth + 1);
-      path.pop();
     }
-    // Child keys are user keys too: the same character rules as any key.
-    checkKeys(map, tag, parse, path);
   }
+  if (c !== undefined) childNodes(c, 'c', s as object | undefined, deleted, undefined, parse, path, depth);
+  if (a !== undefined) childNodes(a, 'a', s as object | undefined, deleted, c as object | undefined, parse, path, depth);
   if (t !== undefined) {
     if (!isPlainObject(t)) fail(parse, path, `"t" must be an object, got ${describe(t)}`);
     checkKeys(t, 't', parse, path);
@@ -111,72 +97,103 @@ function objectNode(raw: unknown, parse: Parse, path: Segment[], depth: number, 
       const segments = decodePointer(pointer);
       if (segments === undefined) fail(parse, path, `"t" has ${JSON.stringify(pointer)}, which is not a JSON Pointer`);
       const depthBefore = path.length;
-      path.push(...segments);
-      objectNode(t[pointer], parse, path, depth + segments.length, false);
+      for (let i = 1; i < segments.length; i++) path.push(segments[i] as string);
+      objectNode(t[pointer], parse, path, depth + segments.length - 1, false);
       path.length = depthBefore;
     }
   }
   return raw as ObjectNode;
 }
 
+// The "c" or "a" map of an object node: its keys in no other tag, each child a valid node.
+function childNodes(
+  map: unknown,
+  tag: 'c' | 'a',
+  set: object | undefined,
+  deleted: object | undefined,
+  objects: object | undefined,
+  parse: Parse,
+  path: Segment[],
+  depth: number,
+): void {
+  if (!isPlainObject(map)) fail(parse, path, `"${tag}" must be an object, got ${describe(map)}`);
+  for (const key of Object.keys(map)) {
+    if ((set !== undefined && hasOwn(set, key)) || (deleted !== undefined && hasOwn(deleted, key)) || (objects !== undefined && hasOwn(objects, key))) {
+      fail(parse, path, `${JSON.stringify(key)} is both changed inside and set or deleted`);
+    }
+    path.push(key);
+    if (tag === 'c') objectNode(map[key], parse, path, depth + 1, false);
+    else arrayNode(map[key], parse, path, depth + 1);
+    path.pop();
+  }
+  // Child keys are user keys too: the same character rules as any key.
+  checkKeys(map, tag, parse, path);
+}
+
+// The "c" or "a" map of an array node: canonical indexes, each child a valid node; the indexes are
+// added to `changed`.
+function itemNodes(map: unknown, tag: 'c' | 'a', objects: object | undefined, changed: number[], parse: Parse, path: Segment[], depth: number): void {
+  if (!isPlainObject(map)) fail(parse, path, `"${tag}" must be an object, got ${describe(map)}`);
+  for (const key of Object.keys(map)) {
+    const index = parseIndex(key);
+    if (index < 0) fail(parse, path, `"${tag}" has ${JSON.stringify(key)}, which is not an array index`);
+    if (objects !== undefined && hasOwn(objects, key)) fail(parse, path, `item ${key} is in both "c" and "a"`);
+    changed.push(index);
+    path.push(key);
+    if (tag === 'c') objectNode(map[key], parse, path, depth + 1, false);
+    else arrayNode(map[key], parse, path, depth + 1);
+    path.pop();
+  }
+}
+
 function arrayNode(raw: unknown, parse: Parse, path: Segment[], depth: number): ArrayNode {
   if (!isPlainObject(raw)) fail(parse, path, `an array node must be an object, got ${describe(raw)}`);
   checkDepth(parse, path, depth);
-  for (const key of Object.keys(raw)) {
+  for (const key in raw) {
     if (!ARRAY_TAGS.has(key)) fail(parse, path, `unknown key ${JSON.stringify(key)} (an array node has only "c", "a", "p")`);
   }
   const { c, a, p }: { c?: unknown; a?: unknown; p?: unknown } = raw;
   const changed: number[] = [];
-  for (const [tag, map] of [['c', c], ['a', a]] as const) {
-    if (map === undefined) continue;
-    if (!isPlainObject(map)) fail(parse, path, `"${tag}" must be an object, got ${describe(map)}`);
-    for (const key of Object.keys(map)) {
-      const index = parseIndex(key);
-      if (index < 0) fail(parse, path, `"${tag}" has ${JSON.stringify(key)}, which is not an array index`);
-      if (tag === 'a' && c !== undefined && hasOwn(c as object, key)) fail(parse, path, `item ${key} is in both "c" and "a"`);
-      changed.push(index);
-      path.push(key);
-      if (tag === 'c') objectNode(map[key], parse, path, depth + 1, false);
-      else arrayNode(map[key], parse, path, depth + 1);
-      path.pop();
-    }
-  }
-  if (p !== undefined) {
-    if (!Array.isArray(p)) fail(parse, path, `"p" must be an array of splices, got ${describe(p)}`);
-    let end = 0;
-    const ranges: number[] = [];
-    for (const splice of p as unknown[]) {
-      if (!Array.isArray(splice) || splice.length !== 3) fail(parse, path, `a splice must be [index, removed, inserted], got ${describe(splice)}`);
-      const [index, removed, inserted] = splice as [unknown, unknown, unknown];
-      if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < end) {
-        fail(parse, path, `a splice's index must be an integer at or after ${end} (splices are in order and apart), got ${describe(index)}`);
-      }
-      let count: number;
-      if (parse.wire) {
-        if (typeof removed !== 'number' || !Number.isSafeInteger(removed) || removed < 0) {
-          fail(parse, path, `a splice's removed count must be an integer ≥ 0, got ${describe(removed)}`);
-        }
-        count = removed;
-      } else {
-        if (!Array.isArray(removed)) fail(parse, path, `a splice's removed items must be an array, got ${describe(removed)}`);
-        if (!isJsonValue(removed, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(removed, 'p', parse, path, depth);
-        count = removed.length;
-      }
-      if (!Array.isArray(inserted)) fail(parse, path, `a splice's inserted items must be an array, got ${describe(inserted)}`);
-      if (!isJsonValue(inserted, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(inserted, 'p', parse, path, depth);
-      end = index + count;
-      if (count > 0) ranges.push(index, end);
-    }
-    if (changed.length > 0 && ranges.length > 0) {
-      changed.sort((x, y) => x - y);
-      let r = 0;
-      for (const index of changed) {
-        while (r < ranges.length && (ranges[r + 1] as number) <= index) r += 2;
-        if (r < ranges.length && (ranges[r] as number) <= index) fail(parse, path, `item ${index} is both changed inside and removed`);
-      }
-    }
-  }
+  if (c !== undefined) itemNodes(c, 'c', undefined, changed, parse, path, depth);
+  if (a !== undefined) itemNodes(a, 'a', c as object | undefined, changed, parse, path, depth);
+  if (p !== undefined) splices(p, changed, parse, path, depth);
   return raw as ArrayNode;
+}
+
+function splices(p: unknown, changed: number[], parse: Parse, path: Segment[], depth: number): void {
+  if (!Array.isArray(p)) fail(parse, path, `"p" must be an array of splices, got ${describe(p)}`);
+  let end = 0;
+  const ranges: number[] = [];
+  for (const splice of p as unknown[]) {
+    if (!Array.isArray(splice) || splice.length !== 3) fail(parse, path, `a splice must be [index, removed, inserted], got ${describe(splice)}`);
+    const [index, removed, inserted] = splice as [unknown, unknown, unknown];
+    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < end) {
+      fail(parse, path, `a splice's index must be an integer at or after ${end} (splices are in order and apart), got ${describe(index)}`);
+    }
+    let count: number;
+    if (parse.wire) {
+      if (typeof removed !== 'number' || !Number.isSafeInteger(removed) || removed < 0) {
+        fail(parse, path, `a splice's removed count must be an integer ≥ 0, got ${describe(removed)}`);
+      }
+      count = removed;
+    } else {
+      if (!Array.isArray(removed)) fail(parse, path, `a splice's removed items must be an array, got ${describe(removed)}`);
+      if (!isJsonValue(removed, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(removed, 'p', parse, path, depth);
+      count = removed.length;
+    }
+    if (!Array.isArray(inserted)) fail(parse, path, `a splice's inserted items must be an array, got ${describe(inserted)}`);
+    if (!isJsonValue(inserted, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(inserted, 'p', parse, path, depth);
+    end = index + count;
+    if (count > 0) ranges.push(index, end);
+  }
+  if (changed.length > 0 && ranges.length > 0) {
+    changed.sort((x, y) => x - y);
+    let r = 0;
+    for (const index of changed) {
+      while (r < ranges.length && (ranges[r + 1] as number) <= index) r += 2;
+      if (r < ranges.length && (ranges[r] as number) <= index) fail(parse, path, `item ${index} is both changed inside and removed`);
+    }
+  }
 }
 
 /** The validated root node of `delta`, and whether it is a wire delta; `full` refuses wire deltas. */
