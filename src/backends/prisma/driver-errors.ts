@@ -236,24 +236,26 @@ export function mapDriverError(error: unknown, operation: string, conflict?: Con
 
   const statementOrigin = origin?.phase === 'statement' ? origin : undefined;
   if (f.sqlstates.includes(LOCK_TIMEOUT_SQLSTATE)) {
-    const ms = statementOrigin?.lockTimeoutMs;
+    const set = statementOrigin?.lockTimeoutMs;
+    const ms = set !== undefined && set > 0 ? set : undefined;
     return new TimeoutError(
       'lock',
       ms,
-      `${operation}: gave up waiting for a lock another session holds after ${ms === undefined ? 'the lock_timeout the driver set' : `lockTimeoutMs (${ms} ms)`} (SQLSTATE ${LOCK_TIMEOUT_SQLSTATE}); nothing was written`,
+      `${operation}: gave up waiting for a lock another session holds after ${ms === undefined ? 'the lock_timeout set on the driver, role or database' : `lockTimeoutMs (${ms} ms)`} (SQLSTATE ${LOCK_TIMEOUT_SQLSTATE}); nothing was written`,
       cause,
     );
   }
   if (f.sqlstates.includes(STATEMENT_TIMEOUT_SQLSTATE)) {
-    const ms = statementOrigin?.statementTimeoutMs;
-    // The same SQLSTATE answers a cancel request; one that came before the limit was not the timeout.
-    if (statementOrigin !== undefined && (ms === undefined || statementOrigin.elapsedMs < ms)) {
+    const set = statementOrigin?.statementTimeoutMs;
+    const ms = set !== undefined && set > 0 ? set : undefined;
+    // The same SQLSTATE answers a cancel request: one that came before the limit this backend set was not the timeout.
+    if (statementOrigin !== undefined && ms !== undefined && statementOrigin.elapsedMs < ms - 1) {
       return new StatementError(`${operation}: the statement was cancelled by a cancel request (SQLSTATE ${STATEMENT_TIMEOUT_SQLSTATE}: ${detail})`, STATEMENT_TIMEOUT_SQLSTATE, cause);
     }
     return new TimeoutError(
       'statement',
       ms,
-      `${operation}: the statement ran past ${ms === undefined ? 'the statement_timeout the driver set' : `statementTimeoutMs (${ms} ms)`} and was cancelled (SQLSTATE ${STATEMENT_TIMEOUT_SQLSTATE}); nothing was written`,
+      `${operation}: the statement ran past ${ms === undefined ? 'the statement_timeout set on the driver, role or database' : `statementTimeoutMs (${ms} ms)`} and was cancelled (SQLSTATE ${STATEMENT_TIMEOUT_SQLSTATE}); nothing was written`,
       cause,
     );
   }
