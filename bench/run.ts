@@ -8,6 +8,7 @@
  *   --deltas             only the delta functions (calculateDelta, applyDelta, bytes) against their peers
  *   --memory-scale       only MemoryBackend's write cost at 400k vs 10k contexts and its event-loop stalls
  *   --redis              only RedisBackend vs the same commands by hand, and the engine on Redis beside PostgreSQL
+ *   --notify             only what change notices cost 16 concurrent writers (NOTIFY forms side by side)
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
@@ -28,6 +29,8 @@ import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './
 import { runCleanup, runScale } from './sections/scale.js';
 import { runDeltas } from './sections/deltas.js';
 import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
+import { DEFAULT_NOTIFY, runNotify } from './sections/notify.js';
+import { PrismaBackend } from 'chord-sync/prisma';
 import { BENCH_REDIS_URL, runRedisBesidePostgres, runRedisRatios } from './sections/redis.js';
 
 interface Flags {
@@ -36,6 +39,7 @@ interface Flags {
   deltas: boolean;
   memoryScale: boolean;
   fanout: boolean;
+  notify: boolean;
   redis: boolean;
   rounds: number;
   iterations: number;
@@ -45,13 +49,14 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
   let onlyMemoryScale = false;
   let onlyRedis = false;
   let onlyFanout = false;
+  let onlyNotify = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -65,6 +70,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--deltas': onlyDeltas = true; break;
       case '--memory-scale': onlyMemoryScale = true; break;
       case '--fanout': onlyFanout = true; break;
+      case '--notify': onlyNotify = true; break;
       case '--redis': onlyRedis = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
@@ -74,7 +80,8 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify) {
+    flags.notify = onlyNotify;
     flags.redis = onlyRedis;
     flags.ratios = onlyRatios;
     flags.scale = onlyScale;
@@ -169,6 +176,22 @@ async function main(): Promise<void> {
     if (flags.deltas) {
       out('## Delta functions, per call, side by side\n');
       out(await runDeltas(flags.rounds, log));
+      out('');
+    }
+    if (flags.notify) {
+      const n = DEFAULT_NOTIFY;
+      out(`## Change notices: ${n.writers} concurrent version writers, one context each, one session listening; ${n.rounds} rounds, median\n`);
+      out(
+        await runNotify(
+          db,
+          (url, schema, poolSize) => {
+            const backend = new PrismaBackend({ connectionString: url, schema, poolSize });
+            return { writeVersion: (id, context, delta, expected) => backend.writeVersion(id, context as never, delta as never, expected), close: () => backend.close() };
+          },
+          n,
+          log,
+        ),
+      );
       out('');
     }
     if (flags.fanout) {

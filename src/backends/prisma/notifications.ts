@@ -1,8 +1,9 @@
 /**
- * Change notices for PrismaBackend: every statement that changes a context calls `pg_notify` in
- * the same statement (so the poke commits with the write, or not at all), and one listening
- * session per backend hands the pokes to the subscribers. A poke is `["<context id>", version]`
- * (`null`: deleted), never data; anything else on the channel means "read everything again".
+ * Change notices for PrismaBackend: every change of a context pokes a channel with `pg_notify` —
+ * deletes, restores and cleanup from inside their own statement, version writes after commit in
+ * batches ({@link PokeBatcher}) — and one listening session per backend hands the pokes to the
+ * subscribers. A poke is `["<context id>", version]` (`null`: deleted), never data; anything else
+ * on the channel means "read everything again".
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +66,68 @@ export function parsePoke(payload: string | undefined): ChangeNotice | null {
     // Not a poke of ours: fall through to a full re-read.
   }
   return null;
+}
+
+/** Most pokes one batch statement sends. */
+export const MAX_POKES_PER_BATCH = 500;
+/** Tries of one batch before its pokes are given up (the database is then unreachable for writes too). */
+const POKE_SEND_TRIES = 3;
+
+/** The payload of a poke of `contextId` at `version` (a resync poke when the id is too long for NOTIFY). */
+export function pokePayload(contextId: string, version: number): string {
+  const payload = JSON.stringify([contextId, version]);
+  return Buffer.byteLength(payload) > MAX_POKE_BYTES ? RESYNC_POKE : payload;
+}
+
+/**
+ * Pokes for version writes, sent after their commit: one statement at a time, carrying every poke
+ * queued while the previous one was in flight (one per context, its highest version). A writer
+ * never waits for it. A process that dies between a commit and the batch leaves that poke unsent:
+ * watchers elsewhere see the change with the context's next change or their next resync.
+ */
+export class PokeBatcher {
+  readonly #send: (payloads: string) => Promise<unknown>;
+  readonly #pending = new Map<string, number>();
+  #draining: Promise<void> | undefined;
+
+  /** @param send runs the batch statement with a JSON array of payload texts. */
+  constructor(send: (payloads: string) => Promise<unknown>) {
+    this.#send = send;
+  }
+
+  add(contextId: string, version: number): void {
+    const queued = this.#pending.get(contextId);
+    if (queued === undefined || version > queued) this.#pending.set(contextId, version);
+    this.#draining ??= this.#drain();
+  }
+
+  /** Resolves once every poke queued so far was sent (or given up). */
+  async flush(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    // Writes finishing in the same turn join this batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#pending.size > 0) {
+      const batch: string[] = [];
+      for (const [contextId, version] of this.#pending) {
+        this.#pending.delete(contextId);
+        batch.push(pokePayload(contextId, version));
+        if (batch.length === MAX_POKES_PER_BATCH) break;
+      }
+      const payloads = JSON.stringify([...new Set(batch)]);
+      for (let attempt = 1; attempt <= POKE_SEND_TRIES; attempt++) {
+        try {
+          await this.#send(payloads);
+          break;
+        } catch {
+          if (attempt < POKE_SEND_TRIES) await sleep(50 * 2 ** attempt);
+        }
+      }
+    }
+    this.#draining = undefined;
+  }
 }
 
 /** A `pg` client as the listening session uses it (`pg.Client`, or a client checked out of a `pg.Pool`). */

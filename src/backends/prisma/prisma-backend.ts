@@ -36,7 +36,7 @@ import { PrismaClient } from './generated/client.js';
 import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
 import { createPgPool, type PgQueryPool, PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
-import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, validatePGliteListener } from './notifications.js';
+import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, PokeBatcher, validatePGliteListener } from './notifications.js';
 import { type LockSession, runExclusiveCleanup } from './cleanup-lock.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
 
@@ -218,6 +218,8 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   #closed: Promise<void> | undefined;
   /** Where change notices come from: a listening session of its own, PGlite's listen(), or none. */
   readonly #changes: PgChangeFeed | PGliteChangeFeed | undefined;
+  /** Pokes of version writes, sent after commit in batches (see notifications.ts for why). */
+  readonly #pokes: PokeBatcher;
   /**
    * The `ChangeNotifier` capability, present when the backend can listen: with
    * `connectionString` (one dedicated listening connection per backend, reconnecting by itself),
@@ -329,6 +331,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       this.#exec = new PrismaSqlExecutor(prisma);
       this.#changes = listen === undefined ? undefined : new PGliteChangeFeed(listen, this.#sql.channel);
     }
+    this.#pokes = new PokeBatcher((payloads) => this.#exec.query(this.#sql.poke, [payloads]));
     const changes = this.#changes;
     if (changes !== undefined) {
       this.subscribeChanges = (listener) => {
@@ -465,6 +468,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       throw new VersionConflictError(contextId, expectedVersion, current === expectedVersion ? undefined : current);
     }
     const version = expectedVersion + 1;
+    this.#pokes.add(contextId, version);
     return {
       context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: String(row.epoch) },
       delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
@@ -548,6 +552,8 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#changes?.stop();
+      // The pokes of writes already made go out before the pool does.
+      await this.#pokes.flush();
       try {
         await this.#ownClient?.$disconnect();
       } finally {

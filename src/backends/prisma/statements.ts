@@ -1,5 +1,5 @@
 import type { ListOptions } from '../../backend.js';
-import { notifyChannel, pokeExpression } from './notifications.js';
+import { notifyChannel, pokeExpression, quoteLiteral } from './notifications.js';
 import type { SqlParam } from './sql-executor.js';
 
 /** `"name"` with embedded quotes doubled: a PostgreSQL identifier that can hold any characters. */
@@ -25,8 +25,10 @@ const DELTA_COLUMNS = 'context_id, delta, version, inserted_at';
 export class ChordStatements {
   readonly contexts: string;
   readonly deltas: string;
-  /** The channel every statement that changes a context pokes (`pg_notify`, in the same statement). */
+  /** The channel every change of a context is poked on (`pg_notify`). */
   readonly channel: string;
+  /** Pokes `$1` (a JSON array of payload texts) on {@link channel}, in one statement; → `n` sent. */
+  readonly poke: string;
 
   readonly getContext: string;
   readonly setContext: string;
@@ -52,11 +54,14 @@ export class ChordStatements {
     const d = `${quoteIdent(schema)}."chord_deltas"`;
     this.contexts = c;
     this.deltas = d;
-    // Each change pokes the listeners from inside its own statement, so the poke commits with it
-    // (or not at all) and costs no extra round trip: see docs/live.md for what it costs writers.
+    // Deletes, restores and seed-path writes poke from inside their own statement (the poke commits
+    // with them); version writes, the hot path, are poked after commit in batches (PokeBatcher),
+    // because a NOTIFY in the write's own transaction holds PostgreSQL's global notify lock through
+    // its commit flush: about 7× the time for 16 concurrent writers (docs/live.md).
     const channel = notifyChannel(schema);
     this.channel = channel;
     const poke = (id: string, version: string): string => pokeExpression(channel, id, version);
+    this.poke = `SELECT count(*) AS n FROM json_array_elements_text($1::json) AS p(payload) WHERE pg_notify(${quoteLiteral(channel)}, p.payload) IS NOT NULL`;
 
     this.getContext = `SELECT ${CONTEXT_COLUMNS} FROM ${c} WHERE context_id = $1::text`;
     this.setContext =
@@ -105,14 +110,14 @@ export class ChordStatements {
       `(SELECT version FROM ${c} WHERE context_id = $1::text) AS current`;
     this.writeVersionUpdate =
       `WITH ctx_row AS (UPDATE ${c} SET context = $2::jsonb, version = $4::bigint + 1, inserted_at = $5::bigint ` +
-      `WHERE context_id = $1::text AND version = $4::bigint RETURNING context_id, version, inserted_at, epoch, ${poke('context_id', 'version')} AS poked)` +
+      `WHERE context_id = $1::text AND version = $4::bigint RETURNING context_id, version, inserted_at, epoch)` +
       writeTail;
     // `$4` is 0 here; a row already stored at version 0 (by setContext) counts as "no version yet"
     // and keeps its epoch; a new row takes the epoch `$6`.
     this.writeVersionInsert =
       `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $4::bigint + 1, $5::bigint, $6::text) ` +
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
-      `WHERE t.version = $4::bigint RETURNING t.context_id, t.version, t.inserted_at, t.epoch, ${poke('t.context_id', 't.version')} AS poked)` +
+      `WHERE t.version = $4::bigint RETURNING t.context_id, t.version, t.inserted_at, t.epoch)` +
       writeTail;
 
     // The upsert re-checks its WHERE on the row as locked, so a write that committed meanwhile is
