@@ -156,8 +156,9 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
         const result = await chord.syncContext(parsed.contextId, parsed.version, parsed.epoch === undefined ? undefined : { epoch: parsed.epoch });
         return jsonResponse(200, result);
       }
+      const response = streamResponse(chord, request, parsed, config, () => openStreams--);
       slotTaken = false; // the stream gives the slot back when it ends
-      return streamResponse(chord, request, parsed, config, () => openStreams--);
+      return response;
     } catch (error) {
       if (error instanceof ChordError) {
         const status = STATUS_OF_CODE[error.code] ?? 500;
@@ -176,15 +177,15 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
 
 function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Response {
   const abort = new AbortController();
-  const onRequestAbort = (): void => abort.abort();
-  if (request.signal.aborted) abort.abort();
-  else request.signal.addEventListener('abort', onRequestAbort, { once: true });
-
+  // First, so that a watch refusing its arguments leaves nothing behind (the caller answers the error).
   const updates = chord.watch(parsed.contextId, {
     version: parsed.version,
     ...(parsed.epoch === undefined ? {} : { epoch: parsed.epoch }),
     signal: abort.signal,
   });
+  const onRequestAbort = (): void => abort.abort();
+  if (request.signal.aborted) abort.abort();
+  else request.signal.addEventListener('abort', onRequestAbort, { once: true });
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let finished = false;
   const finish = (): void => {

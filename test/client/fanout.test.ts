@@ -12,8 +12,7 @@ import { unset } from '../../src/delta/index.js';
 import { Chord, type ContextChanges } from '../../src/engine/chord.js';
 import { createSyncHandler } from '../../src/http/index.js';
 import type { JsonObject } from '../../src/types.js';
-import { startServer, type TestServer, waitFor } from '../http/support.js';
-import { backendTargets } from '../support/targets.js';
+import { DATABASE_TEST_TIMEOUT_MS, liveTargets, startServer, type TestServer, waitFor } from '../http/support.js';
 
 const CLIENTS = 200;
 const WRITES = 100;
@@ -54,7 +53,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-client' && t.name !== 'prisma/pglite-socket')) {
+for (const target of liveTargets()) {
   describe(`fan-out on ${target.name}`, () => {
     test(`${CLIENTS} clients, ${WRITES} random writes and a server restart: every state held was the server's, all end equal`, async () => {
       const seed = Number(process.env.CHORD_FANOUT_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -88,7 +87,7 @@ for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-
         clients.push(client);
         cleanups.push(() => client.close());
       }
-      await waitFor(() => clients.every((c) => c.state !== null), 30_000, `all ${CLIENTS} clients to get the first state (seed ${seed})`);
+      await waitFor(() => clients.every((c) => c.state !== null), 90_000, `all ${CLIENTS} clients to get the first state (seed ${seed})`);
 
       let exists = true;
       for (let w = 1; w <= WRITES; w++) {
@@ -135,6 +134,6 @@ for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-
       expect(strangers.slice(0, 5), `states no server had (seed ${seed})`).toEqual([]);
       // More than one state per client: they followed the writes, not only the end.
       expect(statesSeen).toBeGreaterThan(CLIENTS * 2);
-    }, 180_000);
+    }, DATABASE_TEST_TIMEOUT_MS);
   });
 }

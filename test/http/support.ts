@@ -6,6 +6,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { SseParser, type SseEvent } from '../../src/client/sse-parser.js';
 import { type SyncHandler, toNodeHandler } from '../../src/http/index.js';
+import { type BackendTarget, backendTargets } from '../support/targets.js';
 
 /** A running server; `close()` ends every open connection (SSE streams included). */
 export interface TestServer {
@@ -123,3 +124,17 @@ export function readSse(response: Response): SseReader {
     },
   };
 }
+
+/**
+ * The backends the HTTP and client suites run on: memory, and PostgreSQL when the run has a
+ * server (DATABASE_URL), else PGlite in-process. (The caller's-Prisma-client and PGlite-socket
+ * variants differ below the engine only; the engine's own suites cover them.)
+ */
+export function liveTargets(): BackendTarget[] {
+  const all = backendTargets();
+  const database = all.find((t) => t.name === 'prisma/postgres') ?? all.find((t) => t.name === 'prisma/pglite');
+  return [all.find((t) => t.name === 'memory')!, ...(database === undefined ? [] : [database])];
+}
+
+/** Per-test timeout for tests that make a database backend: PGlite's start and a migration are slow on a busy machine. */
+export const DATABASE_TEST_TIMEOUT_MS = 240_000;

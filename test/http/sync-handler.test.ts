@@ -2,10 +2,10 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ChordBackend } from '../../src/backend.js';
 import { Chord } from '../../src/engine/chord.js';
+import { ValidationError } from '../../src/errors.js';
 import { createSyncHandler, type SyncHandlerOptions, type SyncSource } from '../../src/http/index.js';
 import type { LiveUpdate, WatchOptions } from '../../src/live/index.js';
-import { backendTargets } from '../support/targets.js';
-import { readSse, startServer, type TestServer, waitFor, within } from './support.js';
+import { DATABASE_TEST_TIMEOUT_MS, liveTargets, readSse, startServer, type TestServer, waitFor, within } from './support.js';
 
 /** A `Chord` seen through the handler's eyes, counting what the handler asked of it. */
 interface Spy extends SyncSource {
@@ -70,8 +70,8 @@ async function errorOf(response: Response): Promise<{ code: string; message: str
 const SSE = { accept: 'text/event-stream' };
 const path = (id: string, query = ''): string => `/contexts/${encodeURIComponent(id)}${query}`;
 
-for (const target of backendTargets().filter((t) => t.name !== 'prisma/postgres-client' && t.name !== 'prisma/pglite-socket')) {
-  describe(`sync route on ${target.name}`, () => {
+for (const target of liveTargets()) {
+  describe(`sync route on ${target.name}`, { timeout: DATABASE_TEST_TIMEOUT_MS }, () => {
     let backend: ChordBackend | undefined;
     afterEach(async () => {
       if (backend !== undefined) await (target.harness.dispose ?? ((b: ChordBackend) => (b as { close?: () => Promise<void> }).close?.()))(backend);
@@ -258,6 +258,29 @@ describe('sync route refusals (memory)', () => {
     expect(again.status).toBe(200);
     await readSse(again).cancel();
     await second.cancel();
+  });
+
+  test('a watch that refuses at once answers its error and gives the stream slot back', async () => {
+    const chord = new Chord();
+    await chord.setContext('room', { x: 1 });
+    let refuse = true;
+    const source: SyncSource = {
+      syncContext: (id, version) => chord.syncContext(id, version),
+      watch(id, options) {
+        if (refuse) {
+          refuse = false;
+          throw new ValidationError('options.epoch', 'refused by this test');
+        }
+        return chord.watch(id, options);
+      },
+    };
+    const server = await serve(source, { maxStreams: 1 });
+    const refused = await fetch(`${server.url}${path('room')}`, { headers: SSE });
+    expect(refused.status).toBe(400);
+    expect((await errorOf(refused)).message).toContain('options.epoch');
+    const accepted = await fetch(`${server.url}${path('room')}`, { headers: SSE });
+    expect(accepted.status).toBe(200);
+    await readSse(accepted).cancel();
   });
 
   test('options are checked: unknown keys, a bad basePath or heartbeat are ValidationErrors naming the option', () => {
