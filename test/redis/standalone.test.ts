@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { ValidationError } from '../../src/errors.js';
@@ -37,6 +38,26 @@ describe('RedisBackend without a Redis', () => {
       await expectUnavailable(() => backend.deleteIdleContexts(0, 10));
     } finally {
       await backend.close();
+    }
+  });
+
+  test('a Redis that accepts commands and never replies is BackendUnavailableError after commandTimeoutMs', async () => {
+    // Answers the connection handshake (CLIENT SETNAME / SETINFO), then reads and never replies.
+    const server = createServer((socket) => {
+      socket.on('data', (chunk) => {
+        for (const _ of chunk.toString('latin1').matchAll(/CLIENT/g)) socket.write('+OK\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const backend = new RedisBackend({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 2_000, commandTimeoutMs: 300 });
+    try {
+      const error = await expectUnavailable(() => backend.getContext('a'));
+      expect(error.message).toMatch(/no reply within 300 ms/);
+      await expectUnavailable(() => backend.writeVersion('a', {}, {}, 0));
+    } finally {
+      await backend.close().catch(() => {});
+      server.close();
     }
   });
 

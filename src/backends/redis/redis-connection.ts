@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { BackendUnavailableError } from '../../errors.js';
 import { tagsBySlot } from './keys.js';
 import { isStaleTopology, mapRedisError, replyCode } from './redis-errors.js';
@@ -18,7 +19,7 @@ export class LuaScript {
 export interface RedisNodeClient {
   readonly isOpen: boolean;
   readonly isReady: boolean;
-  sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  sendCommand(args: ReadonlyArray<string>, options?: { timeout?: number; abortSignal?: AbortSignal }): Promise<unknown>;
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
   destroy(): void;
@@ -43,7 +44,7 @@ export interface RedisClusterClient {
   readonly isOpen: boolean;
   readonly slots: ReadonlyArray<{ readonly master: RedisClusterNode } | undefined>;
   readonly masters: ReadonlyArray<RedisClusterNode>;
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: ReadonlyArray<string>, options?: { timeout?: number }): Promise<unknown>;
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: ReadonlyArray<string>, options?: { timeout?: number; abortSignal?: AbortSignal }): Promise<unknown>;
   nodeClient(node: RedisClusterNode): Promise<RedisNodeClient>;
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
@@ -91,6 +92,74 @@ export interface RedisConnection {
 interface Timeouts {
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
+}
+
+/**
+ * Bounds every command in time, cheaply: node-redis' per-command `timeout` makes an AbortSignal
+ * and a timer for each command (hundreds of µs on a busy machine, the bench showed) and stops
+ * counting once the command is written, so a server that hangs after reading it is never timed
+ * out. Here, commands issued in the same short window share one AbortSignal (node-redis drops a
+ * command still waiting to be written when it fires, so it never runs late), and one shared timer
+ * rejects calls whose reply is past due.
+ */
+export class CommandBounds {
+  readonly #ms: number;
+  readonly #window: number;
+  readonly #pending = new Set<{ readonly at: number; readonly reject: (error: Error) => void }>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #signal: AbortSignal | undefined;
+  #signalUntil = 0;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.#window = Math.max(10, Math.min(250, Math.floor(ms / 10)));
+  }
+
+  /** The signal for a command sent now: aborts between `ms` and `ms` + one window from now. */
+  signal(): AbortSignal {
+    const now = Date.now();
+    if (this.#signal === undefined || now >= this.#signalUntil) {
+      const controller = new AbortController();
+      setMaxListeners(0, controller.signal);
+      setTimeout(() => controller.abort(new Error(`not sent within ${this.#ms} ms`)), this.#ms + this.#window).unref();
+      this.#signal = controller.signal;
+      this.#signalUntil = now + this.#window;
+    }
+    return this.#signal;
+  }
+
+  /** `promise`, or a rejection once its reply is `ms` late. */
+  track<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { at: Date.now() + this.#ms, reject };
+      this.#pending.add(entry);
+      this.#sweeper ??= setInterval(() => this.#sweep(), this.#window).unref();
+      promise.then(
+        (value) => {
+          this.#pending.delete(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#pending.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const entry of this.#pending) {
+      if (entry.at <= now) {
+        this.#pending.delete(entry);
+        entry.reject(new Error(`no reply within ${this.#ms} ms`));
+      }
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
 }
 
 async function evalWithFallback(send: (args: string[]) => Promise<unknown>, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
@@ -149,12 +218,14 @@ export class StandaloneConnection implements RedisConnection {
   readonly #own: boolean;
   readonly #timeouts: Timeouts;
   readonly #opener = new Opener();
+  readonly #bounds: CommandBounds;
   #closed = false;
 
   constructor(client: RedisNodeClient, own: boolean, timeouts: Timeouts) {
     this.#client = client;
     this.#own = own;
     this.#timeouts = timeouts;
+    this.#bounds = new CommandBounds(timeouts.commandTimeoutMs);
   }
 
   async #ready(operation: string): Promise<void> {
@@ -177,7 +248,7 @@ export class StandaloneConnection implements RedisConnection {
 
   async #send(args: ReadonlyArray<string>, operation: string): Promise<unknown> {
     await this.#ready(operation);
-    return this.#client.sendCommand(args, { timeout: this.#timeouts.commandTimeoutMs });
+    return this.#bounds.track(this.#client.sendCommand(args, { abortSignal: this.#bounds.signal() }));
   }
 
   async evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown> {
@@ -224,7 +295,7 @@ export class StandaloneConnection implements RedisConnection {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#own) return;
-    if (this.#client.isOpen) await this.#client.close().catch(() => this.#client.destroy());
+    if (this.#client.isOpen) await closeWithin(this.#client, this.#timeouts.commandTimeoutMs);
   }
 }
 
@@ -240,6 +311,7 @@ export class ClusterConnection implements RedisConnection {
   readonly #own: boolean;
   readonly #timeouts: Timeouts;
   readonly #opener = new Opener();
+  readonly #bounds: CommandBounds;
   #closed = false;
   #rediscovering: Promise<void> | undefined;
 
@@ -247,6 +319,7 @@ export class ClusterConnection implements RedisConnection {
     this.#cluster = cluster;
     this.#own = own;
     this.#timeouts = timeouts;
+    this.#bounds = new CommandBounds(timeouts.commandTimeoutMs);
   }
 
   async #ready(operation: string): Promise<void> {
@@ -293,7 +366,7 @@ export class ClusterConnection implements RedisConnection {
   async #send(key: string | undefined, args: ReadonlyArray<string>, operation: string): Promise<unknown> {
     await this.#ready(operation);
     try {
-      return await this.#cluster.sendCommand(key, false, args, { timeout: this.#timeouts.commandTimeoutMs });
+      return await this.#bounds.track(this.#cluster.sendCommand(key, false, args, { abortSignal: this.#bounds.signal() }));
     } catch (error) {
       this.#failed(error);
       throw error;
@@ -342,8 +415,7 @@ export class ClusterConnection implements RedisConnection {
       buckets,
       bucketList: buckets.join(','),
       send: async (args) => {
-        const client = await this.#cluster.nodeClient(node);
-        return client.sendCommand(args, { timeout: this.#timeouts.commandTimeoutMs });
+        return this.#bounds.track(this.#cluster.nodeClient(node).then((client) => client.sendCommand(args, { abortSignal: this.#bounds.signal() })));
       },
     }));
   }
@@ -383,7 +455,29 @@ export class ClusterConnection implements RedisConnection {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#own) return;
-    if (this.#cluster.isOpen) await this.#cluster.close().catch(() => this.#cluster.destroy());
+    if (this.#cluster.isOpen) await closeWithin(this.#cluster, this.#timeouts.commandTimeoutMs);
+  }
+}
+
+/** Closes gracefully (pending replies first), or destroys the connections once `ms` have passed. */
+async function closeWithin(client: { close(): Promise<unknown>; destroy(): void }, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = await Promise.race([
+    client.close().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!graceful) {
+    try {
+      client.destroy();
+    } catch {
+      // Already closed.
+    }
   }
 }
 
