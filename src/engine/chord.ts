@@ -3,7 +3,7 @@ import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAt
 import type { ChordBackend, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, calculateTrustedDelta, isEmptyDelta, mergeDeltas, trustedWireDelta } from '../delta/index.js';
-import { ChordError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
+import { CallbackError, ChordError, CorruptDataError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
 import {
@@ -441,7 +441,7 @@ export class Chord {
     }
     const record = await this.#backend.getContext(contextId);
     if (record === null) throw new NotFoundError(contextId);
-    await exporter(record);
+    await callback('exportContext', contextId, () => exporter(record));
     return record;
   }
 
@@ -469,7 +469,7 @@ export class Chord {
     if (provider === undefined) {
       throw new ValidationError('config.contextProvider', 'no contextProvider is configured, so there is nothing to restore from');
     }
-    const provided: unknown = await provider(contextId);
+    const provided: unknown = await callback('contextProvider', contextId, () => provider(contextId));
     if (provided === null) {
       throw new NotFoundError(contextId, `context ${JSON.stringify(contextId)} not found by the contextProvider`);
     }
@@ -606,6 +606,16 @@ export class Chord {
 // Each public method publishes on its chord-sync:<method> TracingChannel (src/engine/telemetry.ts).
 traceMethods(Chord.prototype);
 
+/** Runs a user callback; whatever it throws (a ChordError aside) becomes a CallbackError keeping it as `cause`. */
+async function callback<T>(name: string, contextId: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ChordError) throw error;
+    throw new CallbackError(name, contextId, error instanceof Error ? error.message : describe(error), { cause: error });
+  }
+}
+
 function validateSyncOptions(options: unknown): string | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -631,7 +641,7 @@ function withEpoch<T extends object>(answer: T, epoch: string | undefined): T & 
 
 /** Stored data that chord-sync did not write, at a delta (not the context row). */
 function isCorruptDelta(error: unknown): boolean {
-  return error instanceof ChordError && (error.code as string) === 'corrupt_data' && (error as { kind?: unknown }).kind === 'delta';
+  return error instanceof CorruptDataError && error.what === 'delta';
 }
 
 /** Exponential backoff with full jitter, so writers that lost together don't collide again. */

@@ -5,7 +5,7 @@ import type { ChordBackend } from '../backend.js';
 import { applyDelta } from '../delta/index.js';
 import { Chord } from '../engine/chord.js';
 import type { SyncResult } from '../engine/chord.js';
-import { ValidationError, VersionConflictError } from '../errors.js';
+import { CallbackError, ValidationError, VersionConflictError } from '../errors.js';
 import type { JsonObject } from '../types.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
 import { countingBackend, freshId, withEngine } from './engine-support.js';
@@ -184,6 +184,25 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
         // Without a race the same restore goes through.
         provided = { context: { restored: true }, version: 10 };
         assert.equal((await chord.restoreContext(id)).version, 10);
+      });
+    });
+
+    api.test('exportContext and contextProvider failures come out as CallbackError naming the callback, with the cause kept', async () => {
+      const boom = new Error('archive offline');
+      const failing = { exportContext: async () => Promise.reject(boom), contextProvider: async () => Promise.reject(boom) };
+      await withEngine(harness, failing, async ({ chord }) => {
+        const id = freshId();
+        await chord.setContext(id, { a: 1 });
+        for (const [call, name] of [[() => chord.exportContext(id), 'exportContext'], [() => chord.restoreContext(id), 'contextProvider']] as const) {
+          await assert.rejects(call(), (error: unknown) => {
+            assert.ok(error instanceof CallbackError, String(error));
+            assert.equal(error.code, 'callback_failed');
+            assert.equal(error.callback, name);
+            assert.equal(error.contextId, id);
+            assert.equal(error.cause, boom);
+            return true;
+          });
+        }
       });
     });
 
