@@ -24,11 +24,11 @@ export interface FanoutOptions {
   readonly only?: string;
 }
 
-export const DEFAULT_FANOUT: FanoutOptions = { clients: 1000, rate: 10, writes: 100, rounds: 3 };
+export const DEFAULT_FANOUT: FanoutOptions = { clients: 1000, rate: 10, writes: 50, rounds: 3 };
 
 const CONTEXT_ID = 'board:fanout';
 const NOTES = 100;
-const SETTLE_TIMEOUT_MS = 60_000;
+const SETTLE_TIMEOUT_MS = 300_000;
 const CONNECT_BATCH = 100;
 
 type Note = { text: string; x: number; y: number; color: string };
