@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import { BackendUnavailableError, ValidationError, VersionConflictError } from '../../src/errors.js';
+import { BackendUnavailableError, ConfigurationError, ValidationError, VersionConflictError } from '../../src/errors.js';
 import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
 import { manualClock } from '../../src/testing/harness.js';
 import { serverUrl } from '../support/database.js';
@@ -176,11 +176,12 @@ for (const target of prismaTargets({ withSkipped: true })) {
       });
     });
 
-    test('a schema without the tables fails with BackendUnavailableError saying to migrate', async () => {
+    test('a schema without the tables fails with ConfigurationError (not_provisioned) saying to migrate', async () => {
       await withBackend(target, async (backend) => {
         await target.inspector.query(`DROP TABLE "${target.inspector.schemaOf(backend)}".chord_contexts`);
         const error = await backend.getContext('a').catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(BackendUnavailableError);
+        expect(error).toBeInstanceOf(ConfigurationError);
+        expect(error).toMatchObject({ code: 'misconfigured', problem: 'not_provisioned' });
         expect((error as Error).message).toMatch(/chord-sync migrate/);
         expect((error as Error).cause).toBeDefined();
       });
