@@ -49,7 +49,9 @@ async function recordedIn(url: string, schema: string): Promise<string[]> {
 
 const chordMigrations = (await readMigrations()).map((m) => m.name);
 
-describe('the chord schema by default', () => {
+// Each test makes a database and several connections one after another; on PGlite's socket, on a
+// busy machine, the first (which starts PGlite) can take over a minute.
+describe('the chord schema by default', { timeout: 240_000 }, () => {
   test('migrate() provisions the tables and their history in chord, and leaves public untouched', async () => {
     const db = await emptyDatabase();
     try {
@@ -188,7 +190,7 @@ describe('the chord schema by default', () => {
   });
 });
 
-describe('migrate --print', () => {
+describe('migrate --print', { timeout: 240_000 }, () => {
   test('prints the SQL without connecting; run by psql-like simple query it provisions and records as migrate does, and runs again harmlessly', async () => {
     const io = recordingIo({ DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none' });
     expect(await main(['migrate', '--print', '--schema', 'printed'], io), io.stderr).toBe(0);
