@@ -184,9 +184,11 @@ async function watchStalls(fn: () => Promise<unknown>): Promise<StallRun> {
     lastCpu = cpu;
     ticks++;
   }, 1);
-  // Let the timer and the histogram start before the run does.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // Let the timer and the histogram start before the run does: the histogram's first sample only
+  // sets its baseline (reset() clears that too), so a run that blocks from the start would
+  // otherwise record nothing.
   histogram.enable();
+  await new Promise((resolve) => setTimeout(resolve, 20));
   ticks = 0;
   longestGapMs = 0;
   longestCpuUs = 0;
@@ -201,8 +203,8 @@ async function watchStalls(fn: () => Promise<unknown>): Promise<StallRun> {
     // A run that never lets the timer fire stalls from its last turn to its end.
     longestGapMs = Math.max(longestGapMs, ended - last);
     longestCpuUs = Math.max(longestCpuUs, endedCpu - lastCpu);
-    // The histogram records a delay when the loop next turns, so give it that turn.
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The histogram records a delay when its timer next fires, so give it a few turns.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     return {
       seconds: (ended - started) / 1000,
       cpuSeconds: (endedCpu - startedCpu) / 1e6,
