@@ -47,7 +47,7 @@ import { applyObject } from './apply.js';
 import { diffObject } from './diff.js';
 import { hasOwn, isPlainObject, jsonEqual, put } from './json.js';
 import { fromMergeNode, mergeInto, newMergeNode } from './merge.js';
-import { type ArrayNode, type ObjectNode, type Splice, encodePointer, parseIndex, removedCount } from './node.js';
+import { type ArrayNode, type ObjectNode, type Splice, encodePointer, indexMap, parseIndex, removedCount } from './node.js';
 import { WIRE_MARK, parseDelta } from './parse.js';
 
 export { MAX_DELTA_DEPTH } from './diff.js';
@@ -270,12 +270,12 @@ function wireObject(node: ObjectNode): JsonObject {
 function wireArray(node: ArrayNode): JsonObject {
   const out: JsonObject = {};
   if (node.c !== undefined) {
-    const c: JsonObject = {};
+    const c = indexMap<Json>();
     for (const key of Object.keys(node.c)) c[key] = wireObject(node.c[key] as ObjectNode);
     if (Object.keys(c).length > 0) out.c = c;
   }
   if (node.a !== undefined) {
-    const a: JsonObject = {};
+    const a = indexMap<Json>();
     for (const key of Object.keys(node.a)) a[key] = wireArray(node.a[key] as ArrayNode);
     if (Object.keys(a).length > 0) out.a = a;
   }

@@ -5,7 +5,7 @@ import { ValidationError } from '../errors.js';
 import type { Json, JsonObject } from '../types.js';
 import { validateJson } from '../validation.js';
 import { hasOwn, isJsonValue, isPlainObject, jsonEqual, ownValue, put } from './json.js';
-import type { ArrayNode, ObjectNode } from './node.js';
+import { type ArrayNode, type ObjectNode, indexMap } from './node.js';
 
 /**
  * Deepest object nesting a delta may describe (context levels, plus the nesting of the values it
@@ -217,14 +217,14 @@ function gap(
         path.push(x0 + i);
         const child = diffArray(before, after, path, mode);
         path.pop();
-        if (child !== undefined) put((out.a ??= {}), String(x0 + i), child);
+        if (child !== undefined) put((out.a ??= indexMap()), String(x0 + i), child);
         continue;
       }
       if (!beforeIsArray && !Array.isArray(after) && isPlainObject(before) && isPlainObject(after)) {
         path.push(x0 + i);
         const child = diffObject(before, after, path, mode);
         path.pop();
-        if (child !== undefined) put((out.c ??= {}), String(x0 + i), child);
+        if (child !== undefined) put((out.c ??= indexMap()), String(x0 + i), child);
         continue;
       }
       if (jsonEqual(before, after)) continue;

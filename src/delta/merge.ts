@@ -8,7 +8,7 @@ import { describe } from '../validation.js';
 import { applyArray, applyObject } from './apply.js';
 import { type Segment, diffArray, diffObject, where } from './diff.js';
 import { hasOwn, isPlainObject, jsonEqual, put } from './json.js';
-import { type ArrayNode, type ObjectNode, parseIndex } from './node.js';
+import { type ArrayNode, type ObjectNode, indexMap, parseIndex } from './node.js';
 
 export interface MergeNode {
   readonly s: Map<string, Json>;
@@ -126,8 +126,8 @@ function mapToObject(map: Map<string, Json>): JsonObject {
 }
 
 function fromMergeArray(m: MergeArray): JsonObject | undefined {
-  const c: JsonObject = {};
-  const a: JsonObject = {};
+  const c = indexMap<Json>();
+  const a = indexMap<Json>();
   const p: Json[] = [];
   let anyC = false;
   let anyA = false;
