@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
-import { PrismaBackend } from '../../src/backends/prisma/index.js';
+import { DEFAULT_SCHEMA, PrismaBackend } from '../../src/backends/prisma/index.js';
 import { formatDuration, parseDuration, runCleanupCommand } from '../../src/cli/commands/cleanup.js';
 import { printStats } from '../../src/cli/commands/stats.js';
 import { main } from '../../src/cli/main.js';
@@ -199,7 +199,7 @@ describe(`chord-sync stats and cleanup on ${onWhat}`, () => {
         expect(after.stdout).toMatch(/^"room:new"\s+3\s+2\s/m);
         expect(after.stdout).toContain('more with --offset 1');
 
-        const rows = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM chord_deltas');
+        const rows = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${DEFAULT_SCHEMA}".chord_deltas`);
         expect(rows[0]?.n).toBe('2');
       } finally {
         await db.drop();

@@ -19,7 +19,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { afterAll, inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { ChordBackend } from '../../src/backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { PrismaClient } from '../../src/backends/prisma/generated/client.js';
@@ -90,6 +90,21 @@ function registerCleanup(): void {
   });
 }
 
+let warmUpRegistered = false;
+
+/**
+ * Starts the file's PGlite (and its socket) in a beforeAll, under the hook timeout: on a busy
+ * machine PGlite takes tens of seconds to start, which the first test would otherwise pay inside
+ * its own timeout.
+ */
+function warmUp(socket: boolean): void {
+  if (warmUpRegistered) return;
+  warmUpRegistered = true;
+  beforeAll(async () => {
+    await (socket ? sharedWire() : sharedPGlite());
+  });
+}
+
 function sharedWire(): Promise<PgliteWire> {
   wire ??= sharedPGlite().then(servePglite);
   return wire;
@@ -103,6 +118,7 @@ function sharedWire(): Promise<PgliteWire> {
 export function wireUrl(): () => Promise<string> {
   registerCleanup();
   const url = serverUrl(databaseChoice());
+  if (url === undefined) warmUp(true);
   return async () => url ?? (await sharedWire()).url;
 }
 
@@ -121,6 +137,7 @@ export interface EmptyWireDatabase {
 export function emptyWireDatabase(): () => Promise<EmptyWireDatabase> {
   registerCleanup();
   const server = serverUrl(databaseChoice());
+  if (server === undefined) warmUp(true);
   return async () => {
     if (server !== undefined) {
       const created = await createRunDatabase(server);
@@ -288,6 +305,7 @@ function unreachable(target: PrismaTarget, reason: string): PrismaTarget {
 export function prismaTargets(options: { withSkipped?: boolean } = {}): PrismaTarget[] {
   registerCleanup();
   const url = serverUrl(databaseChoice());
+  warmUp(url === undefined);
   if (url !== undefined) return [...serverTargets(url), pgliteTarget()];
   const reason = noServerReason() as string;
   const skipped = options.withSkipped === true ? serverTargets('postgresql://unreachable.invalid/none').map((t) => unreachable(t, reason)) : [];
