@@ -261,7 +261,15 @@ export class LiveHub {
   }
 
   #onChange(notice: ChangeNotice): void {
-    this.#channels.get(notice.contextId)?.bump(notice.version === null);
+    const channel = this.#channels.get(notice.contextId);
+    if (channel === undefined) return;
+    // A notice of a version the last read already found (a late or repeated poke) brings nothing
+    // new: a deletion in between would have come as its own notice first, and bumped.
+    const head = channel.head;
+    if (notice.version !== null && head !== undefined && head.generation === channel.generation && head.at !== null && notice.version <= head.at.version) {
+      return;
+    }
+    channel.bump(notice.version === null);
   }
 
   #onResync(): void {

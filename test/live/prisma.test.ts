@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, onTestFinished, test } from 'vitest';
 import { hasChangeNotifier } from '../../src/backend.js';
 import { PrismaBackend, migrate, pglitePool } from '../../src/backends/prisma/index.js';
 import { Chord } from '../../src/engine/chord.js';
@@ -218,6 +218,10 @@ describe.skipIf(server === undefined)(`two processes on one PostgreSQL${skipNote
 
   test('the listening connection killed (pg_terminate_backend) while writes go on: the watch still ends at the final state, nothing missed', async () => {
     await withTwo(async (chord, writer, schema, id) => {
+      const nearbyBackend = new PrismaBackend({ connectionString: server ?? '', schema, poolSize: 1 });
+      const nearby = new Chord({ backend: nearbyBackend });
+      await nearby.getContext(id); // connected before the first kill
+      onTestFinished(() => nearbyBackend.close());
       const killed: number[] = [];
       // The live listening session (a killed one may still show for a moment while it ends).
       const listening = async (): Promise<number> => {
@@ -244,7 +248,13 @@ describe.skipIf(server === undefined)(`two processes on one PostgreSQL${skipNote
         expect(rows[0]?.ok, `${label}: the listening session was killed`).toBe(true);
         killed.push(pid);
       };
+      const quietId = `${id}:quiet`;
+      await nearbyBackend.setContext(quietId, { round: -1 }, 1);
+      const quietWatch = chord.watch(quietId);
+      const quietHolder = new LiveHolder();
+      await reach(quietWatch, quietHolder, 1);
       let final = 1;
+      let lostPokes = 0;
       for (let round = 0; round < 3; round++) {
         // Killed while a run of writes goes on: some pokes are lost, some arrive.
         const writes = writer.write(30);
@@ -252,17 +262,27 @@ describe.skipIf(server === undefined)(`two processes on one PostgreSQL${skipNote
         final = await writes;
         await reach(watch, holder, final);
         expect(holder.state?.context).toEqual((await chord.getContext(id))?.context);
-        // Killed, then written at once: the session comes back only after a pause of 50 ms or
-        // more, so these pokes are lost and only the resync after re-LISTEN brings the watch there.
-        await kill(`round ${round}, before writes`);
-        final = await writer.write(3);
-        await reach(watch, holder, final);
-        expect(holder.state?.context).toEqual((await chord.getContext(id))?.context);
+        // Killed, then written at once from here (the session comes back only after a pause of
+        // 50 ms or more) with a statement that pokes as it commits. When no session listens once
+        // it returned, its poke is certainly lost: only the resync after re-LISTEN can bring it.
+        // It writes a second context, whose only pokes are these: no late poke of the run above
+        // can wake its watcher.
+        await kill(`round ${round}, before a write`);
+        const quietVersion = (await nearbyBackend.setContext(quietId, { round }, round + 2)).version;
+        const { rows: back } = await adminPool(server ?? '').query(
+          `SELECT 1 FROM pg_stat_activity WHERE query = $1 AND NOT (pid = ANY($2::int[]))`,
+          [`LISTEN "chord_sync:${schema}"`, killed],
+        );
+        if (back.length === 0) lostPokes++;
+        await reach(quietWatch, quietHolder, quietVersion);
+        expect(quietHolder.state?.context).toEqual({ round });
       }
       // The session came back by itself each time, as a new backend process.
       expect(killed).not.toContain(await listening());
+      expect(lostPokes, 'rounds whose write was made while no session listened').toBeGreaterThan(0);
       expect(holder.state?.version).toBe(final);
       await watch.return?.();
+      await quietWatch.return?.();
     });
   }, 120_000);
 });
