@@ -10,6 +10,7 @@
  *   --redis              only RedisBackend vs the same commands by hand, and the engine on Redis beside PostgreSQL
  *   --notify             only what change notices cost 16 concurrent writers (NOTIFY forms side by side)
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
+ *   --sync-fanout        only sync at fan-out scale: 1,000 and 10,000 clients syncing one 69 KiB context written 10×/s, vs lean references; and the no-change sync
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
  *   --iterations N       calls per batch for database operations (default 100)
@@ -30,6 +31,7 @@ import { runCleanup, runScale } from './sections/scale.js';
 import { runDeltas } from './sections/deltas.js';
 import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
 import { DEFAULT_NOTIFY, runNotify } from './sections/notify.js';
+import { DEFAULT_SYNC_FANOUT, runSyncFanout } from './sections/sync-fanout.js';
 import { PrismaBackend } from 'chord-sync/prisma';
 import { BENCH_REDIS_URL, runRedisBesidePostgres, runRedisRatios } from './sections/redis.js';
 
@@ -39,6 +41,7 @@ interface Flags {
   deltas: boolean;
   memoryScale: boolean;
   fanout: boolean;
+  syncFanout: boolean;
   notify: boolean;
   redis: boolean;
   rounds: number;
@@ -49,7 +52,7 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
@@ -57,6 +60,7 @@ function parseFlags(argv: readonly string[]): Flags {
   let onlyRedis = false;
   let onlyFanout = false;
   let onlyNotify = false;
+  let onlySyncFanout = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -71,6 +75,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--memory-scale': onlyMemoryScale = true; break;
       case '--fanout': onlyFanout = true; break;
       case '--notify': onlyNotify = true; break;
+      case '--sync-fanout': onlySyncFanout = true; break;
       case '--redis': onlyRedis = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
@@ -80,7 +85,8 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout) {
+    flags.syncFanout = onlySyncFanout;
     flags.notify = onlyNotify;
     flags.redis = onlyRedis;
     flags.ratios = onlyRatios;
@@ -198,6 +204,12 @@ async function main(): Promise<void> {
       const f = DEFAULT_FANOUT;
       out(`## Fan-out: ${f.clients} SSE clients on one context, ${f.rate} writes/s, ${f.writes} writes × ${f.rounds} rounds, median\n`);
       out(await runFanout(f, log));
+      out('');
+    }
+    if (flags.syncFanout) {
+      const f = { ...DEFAULT_SYNC_FANOUT, noChangeRounds: flags.rounds };
+      out(`## Sync at fan-out scale: clients syncing one 69 KiB context written ${f.rate}×/s, ${f.writes} writes × ${f.rounds} rounds, ${f.concurrency} syncs in flight, median\n`);
+      out(await runSyncFanout(db, f, log));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
