@@ -240,7 +240,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
   async getContext(contextId: string): Promise<ContextRecord | null> {
     validateContextId(contextId);
     const key = this.#layout.contextKey(contextId);
-    const reply = (await this.#connection.commandOn(key, ['HMGET', key, 'j', 'v', 't', 'e'], operation('getContext', contextId))) as Array<string | null>;
+    const reply = (await this.#connection.commandOn(key, ['HMGET', key, 'j', 'v', 't', 'e'], () => operation('getContext', contextId))) as Array<string | null>;
     return toContextRecord(contextId, reply);
   }
 
@@ -513,7 +513,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
 
   #eval(method: string, contextId: string, script: LuaScript, args: readonly string[]): Promise<unknown> {
     const { keys, channel } = this.#layout.forContext(contextId);
-    return this.#connection.evalOn(script, keys, [contextId, this.#publish, channel, ...args], operation(method, contextId));
+    return this.#connection.evalOn(script, keys, [contextId, this.#publish, channel, ...args], () => operation(method, contextId));
   }
 
   /** Runs `step` on each master in turn until it says the batch is full. */

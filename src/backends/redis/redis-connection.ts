@@ -77,9 +77,9 @@ export interface SubscriptionTarget {
 export interface RedisConnection {
   readonly cluster: boolean;
   /** Runs a per-context script on the node serving `keys` (all in one slot). */
-  evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown>;
+  evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: () => string): Promise<unknown>;
   /** Sends a one-key command to the node serving `key`. */
-  commandOn(key: string, args: readonly string[], operation: string): Promise<unknown>;
+  commandOn(key: string, args: readonly string[], operation: () => string): Promise<unknown>;
   /** Every master with its buckets, for per-shard scripts. */
   shards(operation: string): Promise<Shard[]>;
   /** Runs a per-shard script on one shard. */
@@ -162,13 +162,11 @@ export class CommandBounds {
   }
 }
 
-async function evalWithFallback(send: (args: string[]) => Promise<unknown>, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-  try {
-    return await send(['EVALSHA', script.sha, String(keys.length), ...keys, ...args]);
-  } catch (error) {
+function evalWithFallback(send: (args: string[]) => Promise<unknown>, script: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  return send(['EVALSHA', script.sha, String(keys.length), ...keys, ...args]).catch((error: unknown) => {
     if (replyCode(error) !== 'NOSCRIPT') throw error;
     return send(['EVAL', script.source, String(keys.length), ...keys, ...args]);
-  }
+  });
 }
 
 /**
@@ -180,6 +178,10 @@ class Opener {
   // node-redis marks a client open as soon as connect() starts, before a Cluster's slot map is
   // read; calls made meanwhile must wait for the attempt, so "opened" is tracked here.
   #opened = false;
+
+  get opened(): boolean {
+    return this.#opened;
+  }
 
   async open(operation: string, isOpen: () => boolean, open: () => Promise<unknown>, firstError: (fn: (e: unknown) => void) => () => void, timeoutMs: number): Promise<void> {
     if (this.#opened && isOpen()) return;
@@ -194,6 +196,7 @@ class Opener {
     attempt.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     let stop: (() => void) | undefined;
+    // Errors are raw here; the caller maps them, naming its operation.
     try {
       await Promise.race([
         attempt,
@@ -202,8 +205,6 @@ class Opener {
           stop = firstError(reject);
         }),
       ]);
-    } catch (error) {
-      throw mapRedisError(error, operation);
     } finally {
       clearTimeout(timer);
       stop?.();
@@ -229,10 +230,10 @@ export class StandaloneConnection implements RedisConnection {
   }
 
   async #ready(operation: string): Promise<void> {
-    if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
+    if (this.#closed) throw new Error('the backend is closed');
     if (!this.#own) {
       if (this.#client.isOpen) return;
-      throw new BackendUnavailableError(`${operation}: the Redis client given to RedisBackend is not connected (call its connect() first)`);
+      throw new Error('the Redis client given to RedisBackend is not connected (call its connect() first)');
     }
     await this.#opener.open(
       operation,
@@ -246,25 +247,24 @@ export class StandaloneConnection implements RedisConnection {
     );
   }
 
-  async #send(args: ReadonlyArray<string>, operation: string): Promise<unknown> {
-    await this.#ready(operation);
-    return this.#bounds.track(this.#client.sendCommand(args, { abortSignal: this.#bounds.signal() }));
+  #send(args: ReadonlyArray<string>, operation: string): Promise<unknown> {
+    // Once open, no await before the command: each call is one round trip and nothing more.
+    if (!this.#closed && (this.#opener.opened || !this.#own) && this.#client.isOpen) {
+      return this.#bounds.track(this.#client.sendCommand(args, { abortSignal: this.#bounds.signal() }));
+    }
+    return this.#ready(operation).then(() => this.#bounds.track(this.#client.sendCommand(args, { abortSignal: this.#bounds.signal() })));
   }
 
-  async evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown> {
-    try {
-      return await evalWithFallback((a) => this.#send(a, operation), script, keys, args);
-    } catch (error) {
-      throw mapRedisError(error, operation);
-    }
+  evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: () => string): Promise<unknown> {
+    return evalWithFallback((a) => this.#send(a, 'RedisBackend'), script, keys, args).catch((error: unknown) => {
+      throw mapRedisError(error, operation());
+    });
   }
 
-  async commandOn(_key: string, args: readonly string[], operation: string): Promise<unknown> {
-    try {
-      return await this.#send(args, operation);
-    } catch (error) {
-      throw mapRedisError(error, operation);
-    }
+  commandOn(_key: string, args: readonly string[], operation: () => string): Promise<unknown> {
+    return this.#send(args, 'RedisBackend').catch((error: unknown) => {
+      throw mapRedisError(error, operation());
+    });
   }
 
   async shards(): Promise<Shard[]> {
@@ -323,10 +323,10 @@ export class ClusterConnection implements RedisConnection {
   }
 
   async #ready(operation: string): Promise<void> {
-    if (this.#closed) throw new BackendUnavailableError(`${operation}: the backend is closed`);
+    if (this.#closed) throw new Error('the backend is closed');
     if (!this.#own) {
       if (this.#cluster.isOpen) return;
-      throw new BackendUnavailableError(`${operation}: the Redis Cluster client given to RedisBackend is not connected (call its connect() first)`);
+      throw new Error('the Redis Cluster client given to RedisBackend is not connected (call its connect() first)');
     }
     await this.#opener.open(
       operation,
@@ -363,30 +363,26 @@ export class ClusterConnection implements RedisConnection {
     if (replyCode(error) === '' || isStaleTopology(error)) void this.refreshTopology();
   }
 
-  async #send(key: string | undefined, args: ReadonlyArray<string>, operation: string): Promise<unknown> {
-    await this.#ready(operation);
-    try {
-      return await this.#bounds.track(this.#cluster.sendCommand(key, false, args, { abortSignal: this.#bounds.signal() }));
-    } catch (error) {
-      this.#failed(error);
-      throw error;
-    }
+  #send(key: string | undefined, args: ReadonlyArray<string>, operation: string): Promise<unknown> {
+    const send = () =>
+      this.#bounds.track(this.#cluster.sendCommand(key, false, args, { abortSignal: this.#bounds.signal() })).catch((error: unknown) => {
+        this.#failed(error);
+        throw error;
+      });
+    if (!this.#closed && (this.#opener.opened || !this.#own) && this.#cluster.isOpen) return send();
+    return this.#ready(operation).then(send);
   }
 
-  async evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: string): Promise<unknown> {
-    try {
-      return await evalWithFallback((a) => this.#send(keys[0], a, operation), script, keys, args);
-    } catch (error) {
-      throw mapRedisError(error, operation);
-    }
+  evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: () => string): Promise<unknown> {
+    return evalWithFallback((a) => this.#send(keys[0], a, 'RedisBackend'), script, keys, args).catch((error: unknown) => {
+      throw mapRedisError(error, operation());
+    });
   }
 
-  async commandOn(key: string, args: readonly string[], operation: string): Promise<unknown> {
-    try {
-      return await this.#send(key, args, operation);
-    } catch (error) {
-      throw mapRedisError(error, operation);
-    }
+  commandOn(key: string, args: readonly string[], operation: () => string): Promise<unknown> {
+    return this.#send(key, args, 'RedisBackend').catch((error: unknown) => {
+      throw mapRedisError(error, operation());
+    });
   }
 
   async shards(operation: string): Promise<Shard[]> {
