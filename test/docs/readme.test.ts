@@ -23,13 +23,14 @@ test('README: the presence example runs and its results are what its comments sa
   const dir = mkdtempSync(join(tmpdir(), 'chord-readme-'));
   try {
     const file = join(dir, 'example.mjs');
-    writeFileSync(file, `${code}\nexport { full, fromV1, onClient, upToDate };\n`);
-    const { full, fromV1, onClient, upToDate } = await import(pathToFileURL(file).href);
+    writeFileSync(file, `${code}\nexport { v1, full, fromV1, onClient, upToDate };\n`);
+    const { v1, full, fromV1, onClient, upToDate } = await import(pathToFileURL(file).href);
     const v2 = { status: 'online', metadata: { theme: 'dark', language: 'en-US' } };
     expect(full).toMatchObject({ kind: 'full', context: { contextId: 'user:42:presence', version: 2, context: v2 } });
     expect(fromV1).toMatchObject({ kind: 'delta', fromVersion: 1, version: 2 });
     expect(onClient).toEqual(v2);
-    expect(upToDate).toEqual({ kind: 'no_change', version: 2 });
+    expect(typeof v1.context.epoch).toBe('string');
+    expect(upToDate).toEqual({ kind: 'no_change', version: 2, epoch: v1.context.epoch });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
