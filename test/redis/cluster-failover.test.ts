@@ -1,6 +1,6 @@
 // A master of the disposable Cluster is killed (SIGKILL) under 8 concurrent engine writers.
 import { strict as assert } from 'node:assert';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { slotOfTag, idTag } from '../../src/backends/redis/keys.js';
 import { applyDelta } from '../../src/delta/index.js';
@@ -10,7 +10,11 @@ import type { JsonObject } from '../../src/types.js';
 import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../support/redis-cluster.js';
 
 const problem = redisClusterProblem();
-const cluster: DisposableRedisCluster | undefined = problem === undefined ? await startRedisCluster({ nodeTimeoutMs: 1_000 }) : undefined;
+// Started in beforeAll, not at import, so collecting the tests (vitest list) starts nothing.
+let cluster: DisposableRedisCluster | undefined;
+beforeAll(async () => {
+  if (problem === undefined) cluster = await startRedisCluster({ nodeTimeoutMs: 1_000 });
+});
 afterAll(async () => {
   await cluster?.stop();
 });

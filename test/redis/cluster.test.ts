@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createClient } from 'redis';
-import { afterAll, describe, test } from 'vitest';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { idTag, slotOfTag } from '../../src/backends/redis/keys.js';
 import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../src/testing/index.js';
 import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../support/redis-cluster.js';
@@ -9,8 +9,12 @@ import { registerSharedRedisTests } from './shared-tests.js';
 
 const problem = redisClusterProblem();
 if (problem !== undefined) process.stderr.write(`chord-sync Redis Cluster tests skipped: ${problem}\n`);
-// Started once for the file (about a second), stopped after it.
-const cluster: DisposableRedisCluster | undefined = problem === undefined ? await startRedisCluster() : undefined;
+// Started once for the file (about a second) in beforeAll, not at import, so collecting the tests
+// (vitest list) starts nothing; stopped after the file.
+let cluster: DisposableRedisCluster | undefined;
+beforeAll(async () => {
+  if (problem === undefined) cluster = await startRedisCluster();
+});
 afterAll(async () => {
   await cluster?.stop();
 });

@@ -78,7 +78,13 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
 export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<DisposableRedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'chord-redis-cluster-'));
   const nodes: RedisClusterNode[] = [];
+  // If the test process ends without stop() (a crash, a killed worker), the servers go with it.
+  const killAll = () => {
+    for (const node of nodes) if (node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.removeListener('exit', killAll);
     for (const node of nodes) if (node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGKILL');
     await Promise.all(
       nodes.map((node) => (node.process.exitCode === null && node.process.signalCode === null ? new Promise((r) => node.process.once('exit', r)) : undefined)),
