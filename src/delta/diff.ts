@@ -50,14 +50,21 @@ export interface DiffMode {
   readonly check: boolean;
 }
 
+// The same value in both contexts can be skipped unread, unless it is one no delta may hold: a
+// symbol, function, bigint or undefined is passed on to be refused, not kept silently.
+function skippable(value: unknown): boolean {
+  const type = typeof value;
+  return type === 'object' || type === 'string' || type === 'number' || type === 'boolean';
+}
+
 function same(x: unknown, y: unknown): boolean {
-  return x === y || jsonEqual(x, y);
+  return x === y ? skippable(x) : jsonEqual(x, y);
 }
 
 /** The change from object `a` to object `b`, or `undefined` if they are equal. */
 export function diffObject(a: JsonObject, b: JsonObject, path: Segment[], mode: DiffMode): ObjectNode | undefined {
   if (path.length >= MAX_DELTA_DEPTH) {
-    throw new ValidationError('newContext', `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH}`);
+    throw new ValidationError('newContext', `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH} (or a value contains itself: a cycle)`);
   }
   const check = mode.check;
   let s: JsonObject | undefined;
@@ -77,7 +84,7 @@ export function diffObject(a: JsonObject, b: JsonObject, path: Segment[], mode: 
         removed++;
         continue;
       }
-    } else if (before === after) {
+    } else if (before === after && skippable(before)) {
       continue;
     } // shared subtree (structural sharing): nothing to compare
     if (typeof before === 'object' && before !== null && typeof after === 'object' && after !== null) {
@@ -148,7 +155,7 @@ class ArrayNodeBuilder {
 /** The change from array `a` to array `b`, or `undefined` if they are equal. */
 export function diffArray(a: readonly Json[], b: readonly Json[], path: Segment[], mode: DiffMode): ArrayNode | undefined {
   if (path.length >= MAX_DELTA_DEPTH) {
-    throw new ValidationError('newContext', `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH}`);
+    throw new ValidationError('newContext', `${where(path)}: nesting is deeper than the limit of ${MAX_DELTA_DEPTH} (or a value contains itself: a cycle)`);
   }
   let start = 0;
   let endA = a.length;
@@ -210,7 +217,7 @@ function gap(
   for (let i = 0; x0 + i < x1; i++) {
     const before = a[x0 + i] as Json;
     const after = b[y0 + i] as Json;
-    if (before === after) continue;
+    if (before === after && skippable(before)) continue;
     if (typeof before === 'object' && before !== null && typeof after === 'object' && after !== null) {
       const beforeIsArray = Array.isArray(before);
       if (beforeIsArray && Array.isArray(after)) {
