@@ -125,9 +125,10 @@ function mapSide(): SyncSide & { seed(): Promise<void> } {
       store.set(id, { version: 0, json: JSON.stringify(boards.current), deltas: [] });
     },
     async write() {
-      const before = boards.current;
       const after = boards.next();
       const record = store.get(id)!;
+      // What it holds is text: the delta is taken against the stored state, parsed (as the engine does).
+      const before = JSON.parse(record.json) as JsonObject;
       record.deltas[record.version + 1] = JSON.stringify(calculateDelta(before, after));
       record.json = JSON.stringify(after);
       record.version++;
@@ -172,6 +173,7 @@ function pgSide(url: string, schema: string): SyncSide & { seed(chord: Chord): P
       `RETURNING context_id, version, inserted_at) INSERT INTO ${d} (context_id, delta, version, inserted_at) ` +
       `SELECT context_id, $3::jsonb, version, inserted_at FROM c RETURNING version`,
   };
+  const current = { name: 'ref_sync_current', text: `SELECT context::text AS context FROM ${c} WHERE context_id = $1::text` };
   const read = {
     name: 'ref_sync_read',
     text:
@@ -191,9 +193,10 @@ function pgSide(url: string, schema: string): SyncSide & { seed(chord: Chord): P
       version = (await chord.setContext(id, boards.current)).context.version;
     },
     async write() {
-      const before = boards.current;
       const after = boards.next();
-      const delta = calculateDelta(before, after);
+      // The delta is taken against the stored state, read first (as the engine does).
+      const { rows: stored } = await pool.query<{ context: string }>({ ...current, values: [id] });
+      const delta = calculateDelta(JSON.parse(stored[0]!.context) as JsonObject, after);
       const { rows } = await pool.query<{ version: string }>({ ...write, values: [id, JSON.stringify(after), JSON.stringify(delta), Date.now()] });
       version = Number(rows[0]!.version);
       return version;

@@ -341,7 +341,7 @@ export class Chord {
     if (read === null) throw new NotFoundError(contextId);
     const { version } = read;
     const sameLife = epoch === undefined || epoch === read.epoch;
-    if (sameLife && clientVersion === version) return withEpoch({ kind: 'no_change', version }, read.epoch);
+    if (sameLife && clientVersion === version) return read.epoch === undefined ? { kind: 'no_change', version } : { kind: 'no_change', version, epoch: read.epoch };
     const deltas = read.deltas;
     const usable =
       sameLife &&
@@ -378,9 +378,14 @@ export class Chord {
    * The reads of a sync: one call when the backend can; else the context, then its deltas (kept
    * only when complete and no larger than the context, as a SyncReader would).
    */
-  async #readForSync(contextId: string, clientVersion: number): Promise<SyncRead | null> {
+  #readForSync(contextId: string, clientVersion: number): Promise<SyncRead | null> {
     const backend = this.#backend;
+    // Not async here: the backend's own promise is awaited once, by #sync.
     if (hasSyncReader(backend)) return backend.readForSync(contextId, clientVersion, this.#deltaThreshold);
+    return this.#readForSyncByParts(backend, contextId, clientVersion);
+  }
+
+  async #readForSyncByParts(backend: ChordBackend, contextId: string, clientVersion: number): Promise<SyncRead | null> {
     const current = await backend.getContext(contextId);
     if (current === null) return null;
     const head = { version: current.version, insertedAt: current.insertedAt, ...(current.epoch === undefined ? {} : { epoch: current.epoch }) };

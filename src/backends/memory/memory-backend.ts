@@ -140,11 +140,12 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateCount(maxBehind, 'maxBehind');
     const stored = this.#contexts.get(contextId);
     if (stored === undefined) return null;
-    const head = { version: stored.version, epoch: stored.epoch, insertedAt: stored.insertedAt };
-    if (stored.version === clientVersion) return { ...head, deltas: [], context: null };
+    const { version, epoch, insertedAt } = stored;
+    // One literal per answer (no spread of a shared head): this is the no-change hot path.
+    if (version === clientVersion) return { version, epoch, insertedAt, deltas: [], context: null };
     const deltas = this.#syncDeltas(contextId, clientVersion, stored, maxBehind);
     // The context is parsed only when the deltas can't serve the client.
-    return deltas.length > 0 ? { ...head, deltas, context: null } : { ...head, deltas, context: JSON.parse(stored.json) as JsonObject };
+    return { version, epoch, insertedAt, deltas, context: deltas.length > 0 ? null : (JSON.parse(stored.json) as JsonObject) };
   }
 
   /** The deltas from `clientVersion` to `stored.version` when all are kept and within the byte budget, else `[]`. */
