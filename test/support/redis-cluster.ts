@@ -41,15 +41,25 @@ export interface DisposableRedisCluster {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : undefined));
     });
   });
+}
+
+/** A free port P whose cluster bus port P + 10000 is free too (else two clusters' gossip can collide). */
+async function freePort(taken: ReadonlySet<number>): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = await tryListen(0);
+    if (port === undefined || port > 55_000 || taken.has(port) || taken.has(port + 10_000)) continue;
+    if ((await tryListen(port + 10_000)) !== undefined) return port;
+  }
+  throw new Error('no free port pair (P, P + 10000) for a Redis Cluster node');
 }
 
 async function cli(port: number, ...args: string[]): Promise<string> {
@@ -93,7 +103,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
   };
   try {
     for (let i = 0; i < 6; i++) {
-      const port = await freePort();
+      const port = await freePort(new Set(nodes.flatMap((n) => [n.port, n.port + 10_000])));
       const child = spawn(
         'redis-server',
         [
