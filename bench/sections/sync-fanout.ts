@@ -3,10 +3,11 @@
  * written R times a second. Clients start at random recent versions (within the delta threshold);
  * after every write each client syncs from the version it holds, through a pool of `concurrency`
  * syncs in flight (a client still waiting in the queue is not queued twice: its sync, when it
- * runs, catches up to whatever is current). Reported per side: syncs per second over the run
- * (the offered load when it keeps up, its capacity when it does not), p50/p99 of one sync call,
- * how many writes every client had caught up with within one write interval, and this process's
- * CPU per sync (the database's own CPU is not in it).
+ * runs, catches up to whatever is current). No sync starts while a write runs. Reported per
+ * side: syncs per second of the time no write ran (the offered load when it keeps up, its capacity
+ * when it does not), the mean time of a write, p50/p99 of one sync call, how many writes every
+ * client had caught up with within one write interval, and this process's CPU per sync, writes
+ * included (the database's own CPU is not in it).
  *
  * chord-sync (`Chord.syncContext` on MemoryBackend / PrismaBackend `{ connectionString }`) against
  * a lean hand-written reference: on memory a `Map` holding JSON text that parses only what it
@@ -218,7 +219,10 @@ function pgSide(url: string, schema: string): SyncSide & { seed(chord: Chord): P
 }
 
 interface RunResult {
+  /** Syncs per second of the time no write was running (writes pause new syncs, on both sides). */
   readonly syncsPerSecond: number;
+  /** Mean wall time of one write. */
+  readonly writeMs: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly keptUp: number;
@@ -256,6 +260,7 @@ async function run(side: SyncSide, clients: number, options: SyncFanoutOptions):
   let latest = current;
   let behind = 0;
   let lastWriteAt = 0;
+  let writeMs = 0;
   let keptUp = 0;
   let failure: unknown;
   const started = performance.now();
@@ -264,8 +269,10 @@ async function run(side: SyncSide, clients: number, options: SyncFanoutOptions):
 
   const write = async (): Promise<void> => {
     try {
+      const writeStarted = performance.now();
       const version = await side.write();
       lastWriteAt = performance.now();
+      writeMs += lastWriteAt - writeStarted;
       written++;
       latest = version;
       behind = clients;
@@ -291,7 +298,9 @@ async function run(side: SyncSide, clients: number, options: SyncFanoutOptions):
     for (;;) {
       if (failure !== undefined || performance.now() >= deadline) return;
       tick();
-      if (size === 0) {
+      // No sync starts while a write runs: on memory a write is CPU that syncs would interleave
+      // with, so its time is set apart, and the table compares the syncs of the two sides alone.
+      if (size === 0 || writing) {
         await sleep(1);
         continue;
       }
@@ -316,7 +325,8 @@ async function run(side: SyncSide, clients: number, options: SyncFanoutOptions):
   const cpu = process.cpuUsage(cpuStarted);
   const sorted = Float64Array.from(latencies).sort();
   return {
-    syncsPerSecond: (latencies.length / elapsed) * 1000,
+    syncsPerSecond: (latencies.length / (elapsed - writeMs)) * 1000,
+    writeMs: writeMs / Math.max(1, written),
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     keptUp,
@@ -385,19 +395,20 @@ export async function runSyncFanout(db: BenchDatabase, options: SyncFanoutOption
     await pgRef.close();
   }
   const table = markdownTable(
-    ['backend', 'clients', 'side', 'syncs/s', 'throughput ratio', 'p50 ms', 'p99 ms', `writes all caught up with in ${1000 / options.rate} ms`, 'CPU µs/sync'],
+    ['backend', 'clients', 'side', 'syncs/s (not writing)', 'throughput ratio', 'ms/write', 'p50 ms', 'p99 ms', `writes all caught up with in ${1000 / options.rate} ms`, 'CPU µs/sync'],
     rows.map((row) => [
       row.backend,
       row.clients.toLocaleString('en-US'),
       row.label,
       Math.round(medianOf(row.results, 'syncsPerSecond')).toLocaleString('en-US'),
       row.ratios.length > 0 ? formatRatio(median(row.ratios)) : '1',
+      medianOf(row.results, 'writeMs').toFixed(1),
       medianOf(row.results, 'p50Ms').toFixed(2),
       medianOf(row.results, 'p99Ms').toFixed(2),
       `${Math.round(medianOf(row.results, 'keptUp'))}/${options.writes}`,
       formatUs(medianOf(row.results, 'cpuUsPerSync')),
     ]),
-    [false, true, false, true, true, true, true, true, true],
+    [false, true, false, true, true, true, true, true, true, true],
   );
   return `${table}\n\n### No-change sync on the 69 KiB context (memory)\n\n${await noChange(options.noChangeRounds, log)}`;
 }
