@@ -206,6 +206,18 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
       });
     });
 
+    api.test('a stored delta that is not a delta makes sync answer full from the sound context, never blame the caller', async () => {
+      await withEngine(harness, {}, async ({ chord, backend }) => {
+        const id = freshId();
+        for (let n = 1; n <= 3; n++) await chord.setContext(id, { n });
+        await backend.setDelta(id, { bogus: 'not a delta node' }, 2);
+        const answer = expectKind(await chord.syncContext(id, 1), 'full');
+        assert.deepEqual(answer.context.context, { n: 3 });
+        const delta = expectKind(await chord.syncContext(id, 2), 'delta');
+        assert.deepEqual(applyDelta({ n: 2 }, delta.delta), { n: 3 });
+      });
+    });
+
     api.test('restoring to the largest safe version is refused: nothing could be written on it', async () => {
       const provided = { context: { a: 1 } as JsonObject, version: Number.MAX_SAFE_INTEGER };
       await withEngine(harness, { contextProvider: async () => provided }, async ({ chord }) => {
