@@ -2,7 +2,7 @@
 // nothing twice, excludes a concurrent migrator (in another process), and refuses unsafe states.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -49,7 +49,8 @@ kinds.push({
   name: runUrl !== undefined ? 'postgres' : "PGlite's socket ({ connectionString }, no PostgreSQL server)",
   async empty() {
     const db = await emptyDatabase();
-    return { url: db.url, target: { connectionString: db.url }, options: {}, query: db.query, drop: db.drop };
+    // `public` named explicitly: the default schema is `chord`, and this database's queries run in `public`.
+    return { url: db.url, target: { connectionString: db.url }, options: { schema: 'public' }, query: db.query, drop: db.drop };
   },
 });
 kinds.push({
@@ -72,6 +73,11 @@ kinds.push({
 
 const INIT = '20261125180000_init';
 const initFile = join(DEFAULT_MIGRATIONS_DIR, INIT, 'migration.sql');
+/** Every shipped migration, in the order they apply. */
+const ALL = readdirSync(DEFAULT_MIGRATIONS_DIR, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort();
 
 function tempMigrationsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'chord-migrations-'));
@@ -86,8 +92,9 @@ for (const kind of kinds) {
       try {
         const events: MigrateProgress[] = [];
         const result = await migrate(db.target, { ...db.options, onProgress: (e) => events.push(e) });
-        expect(result).toEqual({ applied: [INIT], alreadyApplied: 0 });
-        expect(events).toEqual([{ kind: 'applying', migration: INIT }, { kind: 'applied', migration: INIT }]);
+        expect(ALL[0]).toBe(INIT);
+        expect(result).toEqual({ applied: ALL, alreadyApplied: 0 });
+        expect(events).toEqual(ALL.flatMap((migration) => [{ kind: 'applying', migration }, { kind: 'applied', migration }]));
 
         const tables = await db.query<{ table_name: string }>(
           `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`,
@@ -111,8 +118,8 @@ for (const kind of kinds) {
           { column_name: 'applied_steps_count', data_type: 'integer', length: null, is_nullable: 'NO', column_default: '0' },
         ]);
 
-        const rows = await db.query<Record<string, unknown>>(`SELECT * FROM "_prisma_migrations"`);
-        expect(rows).toHaveLength(1);
+        const rows = await db.query<Record<string, unknown>>(`SELECT * FROM "_prisma_migrations" ORDER BY migration_name`);
+        expect(rows.map((r) => r.migration_name)).toEqual(ALL);
         const row = rows[0]!;
         expect(row.migration_name).toBe(INIT);
         expect(row.checksum).toBe(createHash('sha256').update(readFileSync(initFile)).digest('hex'));
@@ -132,9 +139,9 @@ for (const kind of kinds) {
       try {
         await migrate(db.target, db.options);
         const events: MigrateProgress[] = [];
-        expect(await migrate(db.target, { ...db.options, onProgress: (e) => events.push(e) })).toEqual({ applied: [], alreadyApplied: 1 });
-        expect(events).toEqual([{ kind: 'up-to-date', appliedBefore: 1 }]);
-        expect(await db.query(`SELECT id FROM "_prisma_migrations"`)).toHaveLength(1);
+        expect(await migrate(db.target, { ...db.options, onProgress: (e) => events.push(e) })).toEqual({ applied: [], alreadyApplied: ALL.length });
+        expect(events).toEqual([{ kind: 'up-to-date', appliedBefore: ALL.length }]);
+        expect(await db.query(`SELECT id FROM "_prisma_migrations"`)).toHaveLength(ALL.length);
       } finally {
         await db.drop();
       }
@@ -168,7 +175,7 @@ for (const kind of kinds) {
         expect(error).toBeInstanceOf(MigrationError);
         expect((error as Error).message).toMatch(/20991231000000_broken failed and was rolled back/);
         // The earlier migration stays applied; nothing of the broken one remains.
-        expect((await db.query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations"`)).map((r) => r.migration_name)).toEqual([INIT]);
+        expect((await db.query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations" ORDER BY migration_name`)).map((r) => r.migration_name)).toEqual(ALL);
         expect(await db.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'half_done'`)).toEqual([]);
 
         // What `prisma migrate deploy` leaves after a failure: started, never finished.
@@ -200,7 +207,7 @@ describe('migrate in two processes at once', () => {
         await holder.query(`SELECT pg_advisory_lock(${PRISMA_MIGRATE_LOCK_KEY})`);
         const run = (): Promise<{ code: number | null; stdout: string; stderr: string }> =>
           new Promise((resolve, reject) => {
-            const child = spawn(process.execPath, [bin, 'migrate', '--url', db.url!], { stdio: ['ignore', 'pipe', 'pipe'] });
+            const child = spawn(process.execPath, [bin, 'migrate', '--url', db.url!, '--schema', 'public'], { stdio: ['ignore', 'pipe', 'pipe'] });
             let stdout = '';
             let stderr = '';
             child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -230,8 +237,8 @@ describe('migrate in two processes at once', () => {
         }
         const outputs = results.map((r) => r.stdout);
         expect(outputs.filter((o) => o.includes(`applied ${INIT}`))).toHaveLength(1);
-        expect(outputs.filter((o) => /nothing to apply: all 1 migration\(s\) already applied/.test(o))).toHaveLength(1);
-        expect(await db.query(`SELECT id FROM "_prisma_migrations"`)).toHaveLength(1);
+        expect(outputs.filter((o) => new RegExp(`nothing to apply: all ${ALL.length} migration\\(s\\) already applied`).test(o))).toHaveLength(1);
+        expect(await db.query(`SELECT id FROM "_prisma_migrations"`)).toHaveLength(ALL.length);
       } finally {
         await holder.end();
         await db.drop();
