@@ -582,7 +582,8 @@ export class Chord {
       const delta = calculateTrustedDelta(current?.context ?? {}, next);
       // A missing context is created even by an empty change (`setContext(id, {})`): the caller
       // asked for it to exist.
-      if (current !== null && isEmptyDelta(delta)) return { context: current, delta: null };
+      // The trusted diff returns {} exactly when nothing changed (isEmptyDelta would validate it again).
+      if (current !== null && Object.keys(delta).length === 0) return { context: current, delta: null };
       try {
         return await this.#store(contextId, next, delta, readVersion);
       } catch (error) {
