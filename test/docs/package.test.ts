@@ -41,7 +41,7 @@ test('chord-sync, chord-sync/prisma and chord-sync/testing import by name and ex
 test('every entry point names built JavaScript and type declarations that exist', async () => {
   await ensureBuilt();
   const entries = Object.entries(pkg.exports).filter(([key]) => key !== './package.json');
-  expect(entries.map(([key]) => key).sort()).toEqual(['.', './client', './http', './prisma', './testing']);
+  expect(entries.map(([key]) => key).sort()).toEqual(['.', './client', './http', './prisma', './redis', './testing']);
   for (const [key, target] of entries) {
     expect(typeof target, key).toBe('object');
     const { types, import: js } = target as { types?: string; import?: string };

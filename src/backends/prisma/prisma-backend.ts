@@ -298,6 +298,8 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       if (lockPool.connect !== undefined) {
         this.#lockSession = async () => {
           const connection = await lockPool.connect!();
+          // Held for a whole pass: a session the server ends meanwhile must not crash the process.
+          connection.on?.('error', () => undefined);
           return { session: connection, close: (broken) => connection.release(broken) };
         };
       }

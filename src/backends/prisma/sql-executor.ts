@@ -44,7 +44,13 @@ export interface PgPooledConnection {
   query(config: PgQueryConfig): Promise<PgQueryResult>;
   /** Back to the pool; with an error, the pool closes the connection instead. */
   release(error?: Error | boolean): void;
+  /** pg's `Client` is an EventEmitter: an 'error' with no listener would crash the process. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  off?(event: 'error', listener: (error: Error) => void): unknown;
 }
+
+/** Swallows a checked-out connection's 'error' event: the statement's own promise reports the failure. */
+const ignoreConnectionError = (): void => undefined;
 
 /**
  * The part of a `pg.Pool` {@link PgSqlExecutor} uses. With `connect` (every `pg.Pool`) it checks
@@ -146,8 +152,13 @@ export class PgSqlExecutor implements SqlExecutor {
       throw error;
     }
     const started = performance.now();
+    // The pool listens for errors only on idle connections. A server that ends the session while
+    // this one is checked out (a restart, pg_terminate_backend) makes pg emit 'error' on it too,
+    // which without a listener is an uncaught exception that kills the process.
+    connection.on?.('error', ignoreConnectionError);
     try {
       const result = await connection.query(statement);
+      connection.off?.('error', ignoreConnectionError);
       connection.release();
       return result;
     } catch (error) {
@@ -159,6 +170,7 @@ export class PgSqlExecutor implements SqlExecutor {
       });
       // As pg's own pool.query does: a connection that failed a statement is closed, not reused,
       // since a FATAL error (a terminated backend) carries a SQLSTATE just like a harmless one.
+      // The listener stays: a closed connection may still report its end.
       connection.release(error instanceof Error ? error : true);
       throw error;
     }
