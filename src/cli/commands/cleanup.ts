@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
 import type { ChordBackend } from '../../backend.js';
-import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
 import { Chord, DEFAULT_CONTEXT_TTL, DEFAULT_DELTA_THRESHOLD, DEFAULT_DELTA_TTL } from '../../engine/chord.js';
 import { DEFAULT_CLEANUP_BATCH_SIZE } from '../../engine/cleanup.js';
 import type { CleanupReport, CleanupStep } from '../../engine/cleanup.js';
@@ -8,6 +7,7 @@ import { ValidationError } from '../../errors.js';
 import { validateContextId } from '../../validation.js';
 import { previewCleanup } from '../../backends/prisma/cleanup-preview.js';
 import { resolveSchema, splitSchemaParam } from '../../backends/prisma/connection-schema.js';
+import { openBackend } from '../open-backend.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
 import { parseCount } from './stats.js';
 
@@ -177,17 +177,8 @@ the PostgreSQL schema of chord-sync's tables (default: the URL's ?schema=, else 
         return 0;
       });
     }
-    // A redis:// or rediss:// URL opens RedisBackend (loaded only then: redis is an optional peer dependency).
-    let backend: ChordBackend & { close(): Promise<void> };
-    try {
-      backend = /^rediss?:\/\//i.test(url)
-        ? new (await import('../../backends/redis/index.js')).RedisBackend({ url, ...(values['key-prefix'] === undefined ? {} : { keyPrefix: values['key-prefix'] }) })
-        : new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      io.err(`chord-sync cleanup: ${error.message}`);
-      return 2;
-    }
+    const backend = await openBackend('cleanup', url, { schema: values.schema, keyPrefix: values['key-prefix'] }, io);
+    if (backend === undefined) return 2;
     try {
       return await exitCodeOf('cleanup', io, async () => {
         io.out(`Database: ${redactUrl(url)}${values.schema === undefined ? '' : ` (schema ${values.schema})`}`);

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { ChordBackend } from '../../backend.js';
-import { PrismaBackend } from '../../backends/prisma/prisma-backend.js';
 import { ValidationError } from '../../errors.js';
 import { validateCount } from '../../validation.js';
+import { openBackend } from '../open-backend.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
 
 /** Default number of contexts `chord-sync stats` lists. */
@@ -116,17 +116,8 @@ object instead: {"contexts":[{"contextId","version","deltas","insertedAt"}],"off
     }
     const schema = schemaOption('stats', values.schema, io);
     if (!schema.ok) return 2;
-    // A redis:// or rediss:// URL opens RedisBackend (loaded only then: redis is an optional peer dependency).
-    let backend: ChordBackend & { close(): Promise<void> };
-    try {
-      backend = /^rediss?:\/\//i.test(url)
-        ? new (await import('../../backends/redis/index.js')).RedisBackend({ url, ...(values['key-prefix'] === undefined ? {} : { keyPrefix: values['key-prefix'] }) })
-        : new PrismaBackend({ connectionString: url, ...(values.schema === undefined ? {} : { schema: values.schema }) });
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      io.err(`chord-sync stats: ${error.message}`);
-      return 2;
-    }
+    const backend = await openBackend('stats', url, { schema: values.schema, keyPrefix: values['key-prefix'] }, io);
+    if (backend === undefined) return 2;
     try {
       return await exitCodeOf('stats', io, async () => {
         // With --json, stdout is the JSON alone.
