@@ -10,6 +10,7 @@
  *   --redis              only RedisBackend vs the same commands by hand, and the engine on Redis beside PostgreSQL
  *   --notify             only what change notices cost 16 concurrent writers (NOTIFY forms side by side)
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
+ *   --hot-context        only 500 concurrent updates of one context: before (no per-context queue) and after
  *   --sync-fanout        only sync at fan-out scale: 1,000 and 10,000 clients syncing one 69 KiB context written 10×/s, vs lean references; and the no-change sync
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
@@ -32,6 +33,7 @@ import { runDeltas } from './sections/deltas.js';
 import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
 import { DEFAULT_NOTIFY, runNotify } from './sections/notify.js';
 import { DEFAULT_SYNC_FANOUT, runSyncFanout } from './sections/sync-fanout.js';
+import { runHotContext } from './sections/hot-context.js';
 import { PrismaBackend } from 'chord-sync/prisma';
 import { BENCH_REDIS_URL, runRedisBesidePostgres, runRedisRatios } from './sections/redis.js';
 
@@ -42,6 +44,7 @@ interface Flags {
   memoryScale: boolean;
   fanout: boolean;
   syncFanout: boolean;
+  hotContext: boolean;
   notify: boolean;
   redis: boolean;
   rounds: number;
@@ -52,7 +55,7 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, hotContext: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
@@ -61,6 +64,7 @@ function parseFlags(argv: readonly string[]): Flags {
   let onlyFanout = false;
   let onlyNotify = false;
   let onlySyncFanout = false;
+  let onlyHotContext = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -76,6 +80,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--fanout': onlyFanout = true; break;
       case '--notify': onlyNotify = true; break;
       case '--sync-fanout': onlySyncFanout = true; break;
+      case '--hot-context': onlyHotContext = true; break;
       case '--redis': onlyRedis = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
@@ -85,8 +90,9 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout || onlyHotContext) {
     flags.syncFanout = onlySyncFanout;
+    flags.hotContext = onlyHotContext;
     flags.notify = onlyNotify;
     flags.redis = onlyRedis;
     flags.ratios = onlyRatios;
@@ -210,6 +216,12 @@ async function main(): Promise<void> {
       const f = { ...DEFAULT_SYNC_FANOUT, noChangeRounds: flags.rounds };
       out(`## Sync at fan-out scale: clients syncing one 69 KiB context written ${f.rate}×/s, ${f.writes} writes × ${f.rounds} rounds, ${f.concurrency} syncs in flight, median\n`);
       out(await runSyncFanout(db, f, log));
+      out('');
+    }
+    if (flags.hotContext) {
+      out('## Hot context: 500 concurrent updateContext calls on one context from one process\n');
+      await db.provision('hot');
+      out(await runHotContext(db.url, 'hot'));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
