@@ -49,6 +49,20 @@ describe.skipIf(problem !== undefined)(`RedisBackend through a Redis Cluster fai
       assert.ok(onVictim.length < ids.length, 'some contexts live on other masters');
 
       for (const id of ids) await chord.setContext(id, { n: 0 });
+      // A replica takes over only once it has synced with its master; the first full sync waits
+      // out repl-diskless-sync-delay (5 s by default), and a master killed before then leaves its
+      // replica refusing to fail over ("Disconnected from master for longer than allowed") and the
+      // cluster down for good. So the kill waits (bounded) until every replica's link is up.
+      const { execFileSync: redisCli } = await import('node:child_process');
+      const synced = () =>
+        c.nodes.every((node) => {
+          const info = redisCli('redis-cli', ['-p', String(node.port), 'INFO', 'replication']).toString();
+          return !info.includes('role:slave') || info.includes('master_link_status:up');
+        });
+      for (const until = Date.now() + 30_000; !synced(); ) {
+        if (Date.now() > until) throw new Error('the replicas did not sync with their masters within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
       let killedAt = 0;
       const errors: unknown[] = [];
       const afterKill = new Map<number, number>();
