@@ -90,12 +90,13 @@ async function timerFiresDuring(run: () => Promise<unknown>): Promise<boolean> {
 }
 
 describe('MemoryBackend gives the event loop turns during long calls', () => {
-  // Enough that every call below runs well past one turn interval (10 ms) on any machine.
+  // Many ids, so every call below walks far; the backend gives a turn at every chance
+  // (turnIntervalMs 0), so whether a timer fires depends on the turns, never on the machine's speed.
   const IDLE = 20_000;
 
   async function idleBackend(count: number): Promise<{ backend: MemoryBackend; clock: { now: number } }> {
     const clock = { now: 1000 };
-    const backend = new MemoryBackend({ clock: () => clock.now });
+    const backend = new MemoryBackend({ clock: () => clock.now, turnIntervalMs: 0 });
     for (let n = 0; n < count; n++) {
       // Random-looking ids, so the id index takes inserts everywhere, as it does in use.
       const id = `ctx:${((n * 2_654_435_761) >>> 0).toString(16)}:${n}`;

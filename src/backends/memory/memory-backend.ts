@@ -29,7 +29,7 @@ import {
   validateVersion,
   type JsonLimits,
 } from '../../validation.js';
-import { EventLoopTurns } from './event-loop-turns.js';
+import { DEFAULT_TURN_INTERVAL_MS, EventLoopTurns } from './event-loop-turns.js';
 import { SortedIdSet } from './sorted-id-set.js';
 
 /** Constructor input of {@link MemoryBackend}. */
@@ -41,6 +41,11 @@ export interface MemoryBackendConfig {
    * `DEFAULT_MAX_BYTES` (16 MiB) of UTF-8 JSON.
    */
   readonly limits?: JsonLimits;
+  /**
+   * How long, in ms, a long call (a cleanup batch, a listing) may hold the event loop before it
+   * lets timers and I/O run. An integer ≥ 0. Default: `DEFAULT_TURN_INTERVAL_MS` (10).
+   */
+  readonly turnIntervalMs?: number;
 }
 
 /** The clock a {@link MemoryBackend} uses when none is given. */
@@ -87,6 +92,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   readonly #deltas = new Map<string, StoredDelta[]>();
   readonly #deltaIds = new SortedIdSet();
   readonly #listeners = new Set<ChangeListener>();
+  readonly #turnIntervalMs: number;
 
   /** @param config `clock` (default `Date.now`) and JSON `limits` (default 100 levels, 16 MiB). */
   constructor(config: MemoryBackendConfig = {}) {
@@ -96,6 +102,9 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     }
     this.#clock = clock;
     this.#limits = resolveLimits(config.limits);
+    const turnIntervalMs = config.turnIntervalMs ?? DEFAULT_TURN_INTERVAL_MS;
+    validateCount(turnIntervalMs, 'turnIntervalMs');
+    this.#turnIntervalMs = turnIntervalMs;
   }
 
   async setContext(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
@@ -211,7 +220,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       }
     }
     // Records are built after paging, so skipped ones are never parsed.
-    return collectPage(matching(), offset, limit, ([id, stored]) => toContextRecord(id, stored));
+    return collectPage(matching(), offset, limit, ([id, stored]) => toContextRecord(id, stored), this.#turnIntervalMs);
   }
 
   async listContextsWithDeltaCounts(options?: ListOptions): Promise<DeltaCount[]> {
@@ -235,7 +244,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
         if (count > 0) yield { contextId: id, count };
       }
     }
-    return collectPage(counted(), offset, limit, (count) => count);
+    return collectPage(counted(), offset, limit, (count) => count, this.#turnIntervalMs);
   }
 
   async listDeltas(options?: ListOptions): Promise<DeltaRecord[]> {
@@ -262,7 +271,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
         }
       }
     }
-    return collectPage(matching(), offset, limit, ([id, stored]) => toDeltaRecord(id, stored));
+    return collectPage(matching(), offset, limit, ([id, stored]) => toDeltaRecord(id, stored), this.#turnIntervalMs);
   }
 
   async writeVersion(
@@ -313,7 +322,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteIdleContexts(olderThanTime: number, batchSize: number): Promise<IdleContextsDeleted> {
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
-    const turns = new EventLoopTurns();
+    const turns = new EventLoopTurns(this.#turnIntervalMs);
     let contexts = 0;
     let deltas = 0;
     // A long batch gives the event loop turns, so other calls run in between: each context is
@@ -333,7 +342,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteDeltasOlderThan(olderThanTime: number, batchSize: number): Promise<number> {
     validateTimestamp(olderThanTime, 'olderThanTime');
     validateBatchSize(batchSize);
-    const turns = new EventLoopTurns();
+    const turns = new EventLoopTurns(this.#turnIntervalMs);
     let removed = 0;
     // Deleting the current entry while iterating a Map is safe: iteration continues with the next.
     // Turns are given between contexts only, and each list is taken from the Map after the turn.
@@ -348,7 +357,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteDeltasBeyondNewest(keep: number, batchSize: number): Promise<number> {
     validateCount(keep, 'keep');
     validateBatchSize(batchSize);
-    const turns = new EventLoopTurns();
+    const turns = new EventLoopTurns(this.#turnIntervalMs);
     let removed = 0;
     for (const [id, list] of this.#deltas) {
       if (list.length > keep) {
@@ -525,11 +534,12 @@ async function collectPage<T, R>(
   offset: number | undefined,
   limit: number | undefined,
   build: (item: T) => R,
+  turnIntervalMs: number,
 ): Promise<R[]> {
   const built: R[] = [];
   const max = limit ?? Infinity;
   if (max === 0) return built;
-  const turns = new EventLoopTurns();
+  const turns = new EventLoopTurns(turnIntervalMs);
   let skipped = 0;
   const skip = offset ?? 0;
   for (const item of items) {
