@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from './types.js';
 
 /** Filters and paging for the list methods. Every field is optional; filters combine with AND. */
@@ -132,9 +132,20 @@ export interface AtomicRestorer {
  */
 export const SYNC_DELTA_BYTES_FLOOR = 64 * 1024;
 
+// Random bytes for epochs, drawn 256 epochs at a time: one randomBytes call per epoch cost ~6 µs
+// (a system call each), more than the rest of a Redis write's work in the client.
+const EPOCHS_PER_FILL = 256;
+const epochPool = Buffer.alloc(16 * EPOCHS_PER_FILL);
+let epochNext = EPOCHS_PER_FILL;
+
 /** A new epoch for a context that comes into existence: 128 random bits, base64url. */
 export function newEpoch(): string {
-  return randomBytes(16).toString('base64url');
+  if (epochNext === EPOCHS_PER_FILL) {
+    randomFillSync(epochPool);
+    epochNext = 0;
+  }
+  const start = 16 * epochNext++;
+  return epochPool.toString('base64url', start, start + 16);
 }
 
 /** What {@link SyncReader.readForSync} read, all from one consistent state. */

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { newEpoch } from '../src/backend.js';
 import { ValidationError } from '../src/errors.js';
 import {
   DEFAULT_MAX_BYTES,
@@ -91,6 +92,15 @@ describe('validateJson names the path of the first bad value', () => {
     expect(() => validateJson({ a: [{}] }, 'context', 3)).not.toThrow();
     expectRefused(() => validateJson({ a: [{ b: [] }] }, 'context', 3), 'context.a[0].b', /deeper than the limit of 3/);
     expect(() => validateJson({ a: [{ b: 1 }] }, 'context', 3)).not.toThrow();
+  });
+
+  test('under a depth limit far past the fast check, a cycle is still named as a cycle (no stack overflow) and deep JSON still passes', () => {
+    const o: Record<string, unknown> = { a: {} };
+    (o.a as Record<string, unknown>).self = o.a;
+    expectRefused(() => validateJson(o, 'context', 1_000_000), 'context.a.self', /cycle/);
+    const nest = (levels: number): unknown => (levels === 1 ? {} : { n: nest(levels - 1) });
+    expect(() => validateJson(nest(1_500), 'v', 2_000)).not.toThrow();
+    expect(() => validateJson(nest(1_500), 'v', 1_499)).toThrow(/deeper than the limit of 1499/);
   });
 
   test(`the default depth limit is ${DEFAULT_MAX_DEPTH}`, () => {
@@ -265,5 +275,17 @@ describe('describe (values in error messages)', () => {
 
   test('long strings are cut to 60 characters', () => {
     expect(describeValue('x'.repeat(100))).toBe(`${JSON.stringify('x'.repeat(60))}…`);
+  });
+});
+
+describe('newEpoch', () => {
+  test('gives 128 random bits as base64url, never the same twice, across refills of its pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2_000; i++) {
+      const epoch = newEpoch();
+      expect(epoch).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      seen.add(epoch);
+    }
+    expect(seen.size).toBe(2_000);
   });
 });

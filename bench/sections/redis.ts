@@ -3,12 +3,13 @@
  * write and sync on Redis beside PostgreSQL.
  *
  * The hand-written side sends exactly the commands RedisBackend sends (the same Lua scripts by
- * EVALSHA, the same HMGET) on its own client, with only JSON.stringify/JSON.parse around them: the
+ * EVALSHA, the same HMGET) on its own client, with only JSON.stringify/JSON.parse around them (and
+ * `randomUUID()`, Node's pooled random source, for the epoch of a context that comes into being): the
  * ratio is what the backend adds (validation, key layout, records, error mapping). Sharing the
  * scripts is what makes it "the same commands": an app writing its own commands would need the same
  * scripts to get the same atomicity.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Chord, type JsonObject } from 'chord-sync';
 import { PrismaBackend } from 'chord-sync/prisma';
 import { RedisBackend, redisScripts } from 'chord-sync/redis';
@@ -67,12 +68,12 @@ class HandWritten {
   }
 
   setContext(id: string, context: JsonObject, version: number): Promise<unknown> {
-    return this.#eval(this.#scripts.SET_CONTEXT, id, [JSON.stringify(context), String(version), String(Date.now()), randomBytes(16).toString('base64url')]);
+    return this.#eval(this.#scripts.SET_CONTEXT, id, [JSON.stringify(context), String(version), String(Date.now()), randomUUID()]);
   }
 
   writeVersion(id: string, context: JsonObject, delta: JsonObject, expected: number): Promise<unknown> {
     return this.#eval(this.#scripts.WRITE_VERSION, id, [
-      JSON.stringify(context), JSON.stringify(delta), String(expected), String(expected + 1), String(Date.now()), randomBytes(16).toString('base64url'),
+      JSON.stringify(context), JSON.stringify(delta), String(expected), String(expected + 1), String(Date.now()), expected === 0 ? randomUUID() : '',
     ]);
   }
 

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { ValidationError } from '../../src/errors.js';
@@ -24,6 +24,58 @@ describe.skipIf(problem !== undefined)(`RedisBackend on ${LOCAL_REDIS_URL}${prob
       nodeUrls: async () => [LOCAL_REDIS_URL],
     });
   });
+
+  test('a write that timed out while the connection was down is not sent when it comes back', async () => {
+    // node-redis keeps commands made while it reconnects and sends them once it is back; the
+    // backend must drop one whose caller it already told "unavailable". A proxy in front of the
+    // Redis cuts the connection and refuses new ones until told otherwise (the Redis keeps its
+    // scripts, so a late EVALSHA would run).
+    const target = new URL(LOCAL_REDIS_URL);
+    const sockets = new Set<Socket>();
+    let proxy: Server = createServer();
+    const listen = (port: number) =>
+      new Promise<number>((resolve, reject) => {
+        proxy = createServer((client) => {
+          const upstream = createConnection({ host: target.hostname, port: Number(target.port || 6379) });
+          for (const s of [client, upstream]) {
+            sockets.add(s);
+            s.on('error', () => {});
+            s.on('close', () => sockets.delete(s));
+          }
+          client.pipe(upstream).pipe(client);
+        });
+        proxy.once('error', reject);
+        proxy.listen(port, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port));
+      });
+    const port = await listen(0);
+    const backend = new RedisBackend({ url: `redis://127.0.0.1:${port}`, keyPrefix: `${harness.runPrefix}:late`, commandTimeoutMs: 300 });
+    try {
+      await backend.setContext('probe', { up: true }, 1);
+      const closed = new Promise<void>((resolve) => proxy.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+      // The client has seen the connection drop once a call fails; the next one waits in its queue.
+      await expectUnavailable(() => backend.getContext('probe'));
+      await expectUnavailable(() => backend.setContext('late', { sent: 'while down' }, 1));
+      await listen(port);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await backend.setContext('probe', { up: 'again' }, 2);
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      // A queued command is written before any made after the reconnect, so it would be stored by now.
+      expect(await backend.getContext('late')).toBeNull();
+    } finally {
+      await backend.close().catch(() => {});
+      for (const s of sockets) s.destroy();
+      proxy.close();
+    }
+  }, 30_000);
 });
 
 describe('RedisBackend without a Redis', () => {

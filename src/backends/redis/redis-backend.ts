@@ -392,7 +392,9 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
       String(expectedVersion),
       String(version),
       String(now),
-      newEpoch(),
+      // An epoch only for a context that comes into existence: at any other expected version the
+      // script writes only if the context is stored, and it keeps the stored epoch.
+      expectedVersion === 0 ? newEpoch() : '',
     ])) as [number, string];
     if (written !== 1) throw new VersionConflictError(contextId, expectedVersion, Number(value));
     return {
@@ -587,13 +589,11 @@ function filterArg(value: number | undefined): string {
 function toContextRecord(contextId: string, reply: Array<string | null>): ContextRecord | null {
   const [json, version, insertedAt, epoch] = reply;
   if (json === null || json === undefined) return null;
-  return {
-    contextId,
-    context: JSON.parse(json) as JsonObject,
-    version: Number(version),
-    insertedAt: Number(insertedAt),
-    ...(epoch === null || epoch === undefined ? {} : { epoch }),
-  };
+  const context = JSON.parse(json) as JsonObject;
+  // Every context this backend writes has an epoch; the other shape is kept for a hand-made hash.
+  return epoch === null || epoch === undefined
+    ? { contextId, context, version: Number(version), insertedAt: Number(insertedAt) }
+    : { contextId, context, version: Number(version), insertedAt: Number(insertedAt), epoch };
 }
 
 function toDeltaRecords(contextId: string, reply: unknown): DeltaRecord[] {

@@ -130,7 +130,7 @@ return #vs`;
 
 /**
  * Compare-and-set of a new version. ARGV[4] context JSON, [5] delta JSON, [6] expected version,
- * [7] new version, [8] now, [9] a new epoch. Returns {1, epoch}, or {0, stored version} and writes
+ * [7] new version, [8] now, [9] a new epoch (only read when nothing is stored, i.e. [6] is '0'). Returns {1, epoch}, or {0, stored version} and writes
  * nothing.
  */
 export const WRITE_VERSION = `${CONTEXT_LIB}
