@@ -163,8 +163,26 @@ export interface SyncRead {
    * process protected, by the context); otherwise `[]`.
    */
   readonly deltas: DeltaRecord[];
-  /** The context, whenever `deltas` is `[]` and `version !== clientVersion`; else `null` (not read). */
+  /**
+   * The context, whenever `deltas` is `[]`, `version !== clientVersion` and `known` is not set;
+   * else `null` (not read).
+   */
   readonly context: JsonObject | null;
+  /**
+   * `true` when the caller's `known` matched: the context is at `known.version` in `known.epoch`,
+   * ahead of the client, and nothing but the head was read (`deltas` `[]`, `context` `null`); the
+   * caller already holds what the deltas would have given it.
+   */
+  readonly known?: true;
+}
+
+/**
+ * What the caller of {@link SyncReader.readForSync} already holds for a client: the deltas from the
+ * client's version up to `version`, merged, read in the context's life `epoch`.
+ */
+export interface SyncKnown {
+  readonly version: number;
+  readonly epoch: string;
 }
 
 /**
@@ -176,8 +194,20 @@ export interface SyncReader {
   /**
    * Must return `null` when no context is stored, otherwise a {@link SyncRead}. The size compared
    * is the backend's own measure of what it stores (bytes of JSON text, or of the stored column).
+   * With `known`, a backend with epochs must answer `known: true` and read nothing more when the
+   * context is at `known.version` in `known.epoch` and `clientVersion` is below it (the engine's
+   * merged-delta cache then serves the client without the deltas being read again).
    */
-  readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null>;
+  readForSync(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): Promise<SyncRead | null>;
+}
+
+/**
+ * Optional capability of a backend that answers from this process's memory: `readForSync`'s
+ * answer at once, not as a promise. The engine then answers a sync without waiting on the backend,
+ * and shares no reads between identical syncs in flight (there is no round trip to share).
+ */
+export interface ImmediateSyncReader extends SyncReader {
+  readForSyncNow(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): SyncRead | null;
 }
 
 /** What one batch of a bulk cleanup removed. */
@@ -259,6 +289,11 @@ export function hasAtomicRestorer(backend: ChordBackend): backend is ChordBacken
 /** True when `backend` reads a sync in one call. */
 export function hasSyncReader(backend: ChordBackend): backend is ChordBackend & SyncReader {
   return typeof (backend as Partial<SyncReader>).readForSync === 'function';
+}
+
+/** True when `backend` answers a sync's reads at once, from this process's memory. */
+export function hasImmediateSyncReader(backend: ChordBackend): backend is ChordBackend & ImmediateSyncReader {
+  return hasSyncReader(backend) && typeof (backend as Partial<ImmediateSyncReader>).readForSyncNow === 'function';
 }
 
 /** True when `backend` offers set-based bulk cleanup. */

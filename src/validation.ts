@@ -95,6 +95,14 @@ export function validateContextId(value: unknown, argument = 'contextId'): asser
   checkString(value, argument, 'the id');
 }
 
+/** Throws unless `value` is a `SyncKnown`: `{ version, epoch }`, a version and a non-empty epoch string. */
+export function validateSyncKnown(value: unknown, argument = 'known'): asserts value is { readonly version: number; readonly epoch: string } {
+  if (value === null || typeof value !== 'object') throw new ValidationError(argument, `must be an object { version, epoch }, got ${describe(value)}`);
+  const { version, epoch } = value as { version?: unknown; epoch?: unknown };
+  validateVersion(version, `${argument}.version`);
+  if (typeof epoch !== 'string' || epoch === '') throw new ValidationError(`${argument}.epoch`, `must be a non-empty string, got ${describe(epoch)}`);
+}
+
 /** Throws unless `value` is an integer version in [0, Number.MAX_SAFE_INTEGER]. */
 export function validateVersion(value: unknown, argument = 'version'): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {

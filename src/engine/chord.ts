@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAtomicVersionWriter, hasSyncReader } from '../backend.js';
-import type { ChordBackend, SyncRead } from '../backend.js';
+import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAtomicVersionWriter, hasImmediateSyncReader, hasSyncReader } from '../backend.js';
+import type { ChordBackend, ImmediateSyncReader, SyncKnown, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { applyChanges, calculateDelta, calculateTrustedDelta, isEmptyDelta, mergeDeltas, trustedWireDelta } from '../delta/index.js';
 import { CallbackError, ChordError, CorruptDataError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
@@ -200,6 +200,8 @@ export class Chord {
   readonly #exportContext: ChordConfig['exportContext'];
   readonly #contextProvider: ChordConfig['contextProvider'];
   readonly #syncShare: SyncShare;
+  /** The backend, when it answers sync reads at once (in this process's memory). */
+  readonly #immediate: ImmediateSyncReader | undefined;
   readonly #writes = new KeyedQueue();
   readonly #watchPollMs: number;
   #live: LiveHub | undefined;
@@ -238,6 +240,7 @@ export class Chord {
     const backend = config.backend === undefined ? new MemoryBackend({ clock: this.#clock }) : config.backend;
     validateBackend(backend);
     this.#backend = backend;
+    this.#immediate = hasImmediateSyncReader(backend) ? backend : undefined;
     this.#deltaThreshold = deltaThreshold;
     this.#deltaTtl = deltaTtl;
     this.#contextTtl = contextTtl;
@@ -324,24 +327,62 @@ export class Chord {
     validateContextId(contextId);
     if (clientVersion !== null) validateVersion(clientVersion, 'clientVersion');
     const epoch = validateSyncOptions(options);
+    // A backend in this process's memory answers at once: no round trip to share, no promise to wait on.
+    if (clientVersion !== null && this.#immediate !== undefined) return this.#syncNow(this.#immediate, contextId, clientVersion, epoch) ?? this.#full(contextId);
     const key = `${contextId}\u0000${clientVersion ?? ''}\u0000${epoch ?? ''}`;
     return this.#syncShare.single(key, () => this.#sync(contextId, clientVersion, epoch));
   }
 
+  #syncNow(backend: ImmediateSyncReader, contextId: string, clientVersion: number, epoch: string | undefined): SyncResult | undefined {
+    for (let known = this.#syncShare.known(contextId, clientVersion, epoch); ; known = undefined) {
+      let read: SyncRead | null;
+      try {
+        read = backend.readForSyncNow(contextId, clientVersion, this.#deltaThreshold, known);
+      } catch (error) {
+        if (isCorruptDelta(error)) return undefined;
+        throw error;
+      }
+      const answer = this.#answer(contextId, clientVersion, epoch, read);
+      if (answer !== REREAD) return answer;
+      if (known === undefined) return undefined;
+    }
+  }
+
   async #sync(contextId: string, clientVersion: number | null, epoch: string | undefined): Promise<SyncResult> {
     if (clientVersion === null) return this.#full(contextId);
+    // Tell the backend which merge is cached for this client, so it reads only the head when the
+    // context has not moved since (the common case: many clients at one version between writes).
+    let answer = await this.#readAndAnswer(contextId, clientVersion, epoch, this.#syncShare.known(contextId, clientVersion, epoch));
+    // The cached merge went (evicted) between the hint and the answer: read the deltas this time.
+    if (answer === REREAD) answer = await this.#readAndAnswer(contextId, clientVersion, epoch, undefined);
+    return answer === undefined || answer === REREAD ? this.#full(contextId) : answer;
+  }
+
+  async #readAndAnswer(contextId: string, clientVersion: number, epoch: string | undefined, known: SyncKnown | undefined): Promise<SyncResult | typeof REREAD | undefined> {
     let read: SyncRead | null;
     try {
-      read = await this.#readForSync(contextId, clientVersion);
+      read = await this.#readForSync(contextId, clientVersion, known);
     } catch (error) {
       // A delta row that is not what chord-sync wrote can't be sent; the context row may be sound.
-      if (isCorruptDelta(error)) return this.#full(contextId);
+      if (isCorruptDelta(error)) return undefined;
       throw error;
     }
+    return this.#answer(contextId, clientVersion, epoch, read);
+  }
+
+  /**
+   * The answer to a sync from what the backend read; `undefined` when it must be the full context
+   * and that was not read, {@link REREAD} when the backend matched a cached merge that is gone.
+   */
+  #answer(contextId: string, clientVersion: number, epoch: string | undefined, read: SyncRead | null): SyncResult | typeof REREAD | undefined {
     if (read === null) throw new NotFoundError(contextId);
     const { version } = read;
     const sameLife = epoch === undefined || epoch === read.epoch;
     if (sameLife && clientVersion === version) return read.epoch === undefined ? { kind: 'no_change', version } : { kind: 'no_change', version, epoch: read.epoch };
+    if (read.known === true) {
+      const cached = sameLife && read.epoch !== undefined ? this.#syncShare.cached(contextId, read.epoch, clientVersion, version) : undefined;
+      return cached === undefined ? REREAD : withEpoch({ kind: 'delta' as const, delta: cached, fromVersion: clientVersion, version }, read.epoch);
+    }
     const deltas = read.deltas;
     const usable =
       sameLife &&
@@ -349,7 +390,7 @@ export class Chord {
       deltas.length === version - clientVersion &&
       deltas.every((d, i) => d.version === clientVersion + 1 + i);
     if (!usable) {
-      if (read.context === null) return this.#full(contextId);
+      if (read.context === null) return undefined;
       const record: ContextRecord = { contextId, context: read.context, version, insertedAt: read.insertedAt };
       return { kind: 'full', context: read.epoch === undefined ? record : { ...record, epoch: read.epoch } };
     }
@@ -362,10 +403,10 @@ export class Chord {
       );
     } catch (error) {
       // A stored delta that does not merge was not written by chord-sync: the context still serves.
-      if (error instanceof ValidationError) return this.#full(contextId);
+      if (error instanceof ValidationError) return undefined;
       throw error;
     }
-    return withEpoch({ kind: 'delta', delta, fromVersion: clientVersion, version }, read.epoch);
+    return withEpoch({ kind: 'delta' as const, delta, fromVersion: clientVersion, version }, read.epoch);
   }
 
   async #full(contextId: string): Promise<SyncResult> {
@@ -378,10 +419,10 @@ export class Chord {
    * The reads of a sync: one call when the backend can; else the context, then its deltas (kept
    * only when complete and no larger than the context, as a SyncReader would).
    */
-  #readForSync(contextId: string, clientVersion: number): Promise<SyncRead | null> {
+  #readForSync(contextId: string, clientVersion: number, known: SyncKnown | undefined): Promise<SyncRead | null> {
     const backend = this.#backend;
-    // Not async here: the backend's own promise is awaited once, by #sync.
-    if (hasSyncReader(backend)) return backend.readForSync(contextId, clientVersion, this.#deltaThreshold);
+    // Not async here: the backend's own promise is awaited once, by #readAndAnswer.
+    if (hasSyncReader(backend)) return known === undefined ? backend.readForSync(contextId, clientVersion, this.#deltaThreshold) : backend.readForSync(contextId, clientVersion, this.#deltaThreshold, known);
     return this.#readForSyncByParts(backend, contextId, clientVersion);
   }
 
@@ -640,6 +681,9 @@ function validateSyncOptions(options: unknown): string | undefined {
 
 /** Longest epoch a client may send; built-in backends make 22-character ones. */
 const MAX_EPOCH_LENGTH = 128;
+
+/** What {@link Chord}'s sync answer is when the cached merge a backend read relied on has gone. */
+const REREAD = Symbol('reread');
 
 function withEpoch<T extends object>(answer: T, epoch: string | undefined): T & { epoch?: string } {
   return epoch === undefined ? answer : { ...answer, epoch };

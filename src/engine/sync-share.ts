@@ -1,3 +1,4 @@
+import type { SyncKnown } from '../backend.js';
 import type { Delta } from '../types.js';
 
 /** Default byte budget of the merged-delta cache of one `Chord`: 16 MiB of delta JSON. */
@@ -13,7 +14,11 @@ export class SyncShare {
   readonly #budget: number;
   readonly #inFlight = new Map<string, Promise<unknown>>();
   // A Map keeps insertion order: re-inserting on a hit makes it least-recently-used first.
-  readonly #merged = new Map<string, { readonly delta: Delta; readonly bytes: number }>();
+  readonly #merged = new Map<string, MergedEntry>();
+  // Per (context, from): the newest cached merge from there, so a sync can tell the backend what it
+  // holds and have it skip reading those deltas again (SyncReader's `known`). Bounded with #merged:
+  // an evicted entry takes its pointer with it.
+  readonly #newest = new Map<string, MergedEntry>();
   #bytes = 0;
 
   constructor(budget: number) {
@@ -38,31 +43,67 @@ export class SyncShare {
   /** The merged delta of `contextId` in `epoch` from `from` to `to`, built by `merge` on a miss. */
   merged(contextId: string, epoch: string | undefined, from: number, to: number, merge: () => Delta): Delta {
     if (epoch === undefined || this.#budget === 0) return merge();
-    const key = `${contextId}\u0000${epoch}\u0000${from}\u0000${to}`;
-    const hit = this.#merged.get(key);
-    if (hit !== undefined) {
-      this.#merged.delete(key);
-      this.#merged.set(key, hit);
-      return hit.delta;
-    }
+    const hit = this.cached(contextId, epoch, from, to);
+    if (hit !== undefined) return hit;
+    const key = mergedKey(contextId, epoch, from, to);
     const delta = merge();
     // UTF-16 length of the JSON: a cheap, consistent measure of what the entry holds.
     const bytes = JSON.stringify(delta).length + key.length;
     if (bytes > this.#budget) return delta;
-    this.#merged.set(key, { delta, bytes });
+    const source = `${contextId}\u0000${from}`;
+    const entry: MergedEntry = { delta, bytes, key, source, epoch, to };
+    this.#merged.set(key, entry);
     this.#bytes += bytes;
-    for (const [oldKey, entry] of this.#merged) {
+    const newest = this.#newest.get(source);
+    if (newest === undefined || newest.epoch !== epoch || newest.to < to) this.#newest.set(source, entry);
+    for (const [oldKey, old] of this.#merged) {
       if (this.#bytes <= this.#budget) break;
       this.#merged.delete(oldKey);
-      this.#bytes -= entry.bytes;
+      this.#bytes -= old.bytes;
+      if (this.#newest.get(old.source) === old) this.#newest.delete(old.source);
     }
     return delta;
+  }
+
+  /** The cached merge of `contextId` in `epoch` from `from` to `to`, if there is one (counts as a use). */
+  cached(contextId: string, epoch: string, from: number, to: number): Delta | undefined {
+    const key = mergedKey(contextId, epoch, from, to);
+    const hit = this.#merged.get(key);
+    if (hit === undefined) return undefined;
+    this.#merged.delete(key);
+    this.#merged.set(key, hit);
+    return hit.delta;
+  }
+
+  /**
+   * The newest merge cached for a client of `contextId` at `from` (in the client's `epoch`, when it
+   * named one), as a `known` hint for the backend's sync read.
+   */
+  known(contextId: string, from: number, epoch: string | undefined): SyncKnown | undefined {
+    if (this.#newest.size === 0) return undefined;
+    const newest = this.#newest.get(`${contextId}\u0000${from}`);
+    if (newest === undefined || (epoch !== undefined && epoch !== newest.epoch)) return undefined;
+    return { version: newest.to, epoch: newest.epoch };
   }
 
   /** Bytes the merged-delta cache holds now. */
   get cachedBytes(): number {
     return this.#bytes;
   }
+}
+
+interface MergedEntry {
+  readonly delta: Delta;
+  readonly bytes: number;
+  readonly key: string;
+  /** `contextId` and `from`, the key of {@link SyncShare}'s newest-merge index. */
+  readonly source: string;
+  readonly epoch: string;
+  readonly to: number;
+}
+
+function mergedKey(contextId: string, epoch: string, from: number, to: number): string {
+  return `${contextId}\u0000${epoch}\u0000${from}\u0000${to}`;
 }
 
 /** Runs writes to one key one after another within this process, in call order. */

@@ -55,7 +55,7 @@ export function runBackendConformance<B extends ChordBackend>(
     registerValidationTests(api, h);
     if (atomicWrites) registerAtomicWriteTests(api, h);
     if (bulkCleanup) registerBulkCleanupTests(api, h);
-    if (syncReads) registerSyncReadTests(api, h);
+    if (syncReads) registerSyncReadTests(api, h, { epochs });
     if (atomicRestore) registerAtomicRestoreTests(api, h);
     if (epochs) registerEpochTests(api, h, { atomicWrites, atomicRestore, bulkCleanup });
   });

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { hasSyncReader } from '../backend.js';
+import { hasImmediateSyncReader, hasSyncReader } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { applyDelta } from '../delta/index.js';
 import { Chord } from '../engine/chord.js';
@@ -30,6 +30,53 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
   const epochs = options.epochs ?? true;
   api.describe('engine epochs and shared syncs', () => {
     if (epochs) {
+      api.test('a sync whose merged delta is cached tells the backend (known), which then reads only the head; after a write the deltas are read again', async () => {
+        const seen: Array<{ known: unknown; matched: boolean }> = [];
+        const record = (args: unknown[], read: unknown) => seen.push({ known: args[3], matched: (read as { known?: unknown } | null)?.known === true });
+        const wrap = (b: ChordBackend): ChordBackend =>
+          new Proxy(b, {
+            get(target, property, receiver) {
+              const value: unknown = Reflect.get(target, property, receiver);
+              if (typeof value !== 'function') return value;
+              const fn = value as (...a: unknown[]) => unknown;
+              if (property === 'readForSyncNow') {
+                return (...args: unknown[]) => {
+                  const read = fn.apply(target, args);
+                  record(args, read);
+                  return read;
+                };
+              }
+              if (property === 'readForSync') {
+                return async (...args: unknown[]) => {
+                  const read = await fn.apply(target, args);
+                  record(args, read);
+                  return read;
+                };
+              }
+              return fn.bind(target);
+            },
+          });
+        await withEngine(harness, { wrap }, async ({ chord }) => {
+          const id = freshId();
+          for (let n = 1; n <= 4; n++) await chord.setContext(id, { n, [`k${n}`]: n });
+          const first = expectKind(await chord.syncContext(id, 1), 'delta');
+          const second = expectKind(await chord.syncContext(id, 1), 'delta');
+          assert.equal(second.delta, first.delta, 'the cached merge');
+          assert.deepEqual(applyDelta({ n: 1, k1: 1 }, second.delta), (await chord.getContext(id))?.context);
+          assert.equal(seen.length > 0, hasSyncReader(chord.backend), 'sync reads go through readForSync exactly when the backend has it');
+          if (seen.length > 0) {
+            assert.equal(seen[0]?.known, undefined, 'nothing cached before the first sync');
+            assert.deepEqual(seen[1]?.known, { version: 4, epoch: first.epoch }, 'the second names the cached merge');
+            assert.equal(seen[1]?.matched, true, 'and the backend read only the head');
+          }
+          await chord.setContext(id, { n: 5 });
+          const third = expectKind(await chord.syncContext(id, 1), 'delta');
+          assert.equal(third.version, 5);
+          assert.deepEqual(applyDelta({ n: 1, k1: 1 }, third.delta), { n: 5 });
+          if (seen.length > 0) assert.equal(seen.at(-1)?.matched, false, 'a new version: the deltas are read');
+        });
+      });
+
       api.test('a deleted and re-created context has a new epoch: a client of the old life gets full, never a delta or no_change', async () => {
         await withEngine(harness, {}, async ({ chord }) => {
           const id = freshId();
@@ -142,12 +189,21 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
       await withEngine(harness, { wrap }, async ({ chord }) => {
         const id = freshId();
         for (let n = 1; n <= 5; n++) await chord.setContext(id, { n, [`k${n}`]: n });
-        const readMethod = hasSyncReader(chord.backend) ? 'readForSync' : 'getContext';
+        const immediate = hasImmediateSyncReader(chord.backend);
+        const readMethod = immediate ? 'readForSyncNow' : hasSyncReader(chord.backend) ? 'readForSync' : 'getContext';
         const before = counted?.get(readMethod) ?? 0;
         const answers = await Promise.all(Array.from({ length: 50 }, () => chord.syncContext(id, 2)));
-        assert.equal((counted?.get(readMethod) ?? 0) - before, 1, `${readMethod} calls for 50 identical syncs in flight`);
         const first = expectKind(answers[0] as SyncResult, 'delta');
-        for (const answer of answers) assert.equal(answer, first, 'one answer shared');
+        if (immediate) {
+          // Answered at once from this process's memory: no sync is ever in flight, so none waits on
+          // another; the deltas are read for the first and the cached merge serves the other 49.
+          assert.equal((counted?.get(readMethod) ?? 0) - before, 50, `${readMethod} calls for 50 syncs`);
+          assert.equal(counted?.get('readForSync') ?? 0, 0, 'no promise-returning read');
+          for (const answer of answers) assert.equal(expectKind(answer, 'delta').delta, first.delta, 'one merged delta shared');
+        } else {
+          assert.equal((counted?.get(readMethod) ?? 0) - before, 1, `${readMethod} calls for 50 identical syncs in flight`);
+          for (const answer of answers) assert.equal(answer, first, 'one answer shared');
+        }
         if (first.epoch !== undefined) {
           const later = expectKind(await chord.syncContext(id, 2), 'delta');
           assert.equal(later.delta, first.delta, 'the merged delta comes from the cache');

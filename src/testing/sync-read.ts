@@ -11,7 +11,7 @@ function noise(bytes: number): string {
 }
 
 /** `readForSync` (the `SyncReader` capability): the head, and the deltas or the context a client needs, in one call. */
-export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): void {
+export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness, options: { readonly epochs: boolean } = { epochs: true }): void {
   const test = backendTest(api, harness);
   api.describe('sync read', () => {
     test('readForSync of a missing context is null', async (raw) => {
@@ -97,5 +97,44 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness): v
         await rejectsWithValidation(() => callUnchecked(backend, 'readForSync', id, 0, bad), 'maxBehind', `maxBehind ${label}`);
       }
     });
+
+    if (options.epochs) {
+      test('readForSync with `known` at the context version and epoch reads only the head; any other `known` changes nothing', async (raw, clock) => {
+        const backend = requireSyncReader(raw);
+        const id = randomId();
+        await writeDeltas(backend, clock, id, [[1, 10], [2, 20], [3, 30], [4, 40]]);
+        clock.set(50);
+        const context = await backend.setContext(id, { at: 4 }, 4);
+        const epoch = context.epoch as string;
+        const head = { version: 4, epoch, insertedAt: 50 };
+        assert.deepEqual(await backend.readForSync(id, 1, 100, { version: 4, epoch }), { ...head, deltas: [], context: null, known: true }, 'known matches');
+        assert.deepEqual(await backend.readForSync(id, 0, 2, { version: 4, epoch }), { ...head, deltas: [], context: null, known: true }, 'even past maxBehind: nothing to read');
+        const plain = async (client: number) => {
+          const read = await backend.readForSync(id, client, 100);
+          return { ...read, deltas: read?.deltas.map((d) => ({ ...d })) };
+        };
+        for (const [client, known, label] of [
+          [1, { version: 3, epoch }, 'an older version'],
+          [1, { version: 5, epoch }, 'a version not reached'],
+          [1, { version: 4, epoch: `${epoch}x` }, 'another epoch'],
+          [4, { version: 4, epoch }, 'a current client'],
+          [6, { version: 4, epoch }, 'a client ahead'],
+        ] as const) {
+          const read = await backend.readForSync(id, client, 100, known);
+          assert.deepEqual({ ...read, deltas: read?.deltas.map((d) => ({ ...d })) }, await plain(client), label);
+          assert.equal(read?.known, undefined, `${label}: not known`);
+        }
+        assert.equal(await backend.readForSync(randomId(), 0, 100, { version: 1, epoch }), null, 'a missing context');
+        for (const [label, bad, argument] of [
+          ['null', null, 'known'],
+          ['a number', 4, 'known'],
+          ['a negative version', { version: -1, epoch }, 'known.version'],
+          ['an empty epoch', { version: 4, epoch: '' }, 'known.epoch'],
+          ['no epoch', { version: 4 }, 'known.epoch'],
+        ] as const) {
+          await rejectsWithValidation(() => callUnchecked(backend, 'readForSync', id, 1, 100, bad), argument, `known ${label}`);
+        }
+      });
+    }
   });
 }

@@ -8,6 +8,8 @@ import type {
   DeltaCount,
   IdleContextsDeleted,
   ListOptions,
+  ImmediateSyncReader,
+  SyncKnown,
   SyncRead,
   SyncReader,
   VersionWriteResult,
@@ -25,6 +27,7 @@ import {
   validateContextId,
   validateCount,
   validateListOptions,
+  validateSyncKnown,
   validateTimestamp,
   validateVersion,
   type JsonLimits,
@@ -83,7 +86,7 @@ interface StoredDelta {
  * cleanup reaches is judged on what is stored when it is reached, and a listing shows each id as
  * stored when it reaches it (an id added or deleted meanwhile may or may not be listed).
  */
-export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader {
+export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, ImmediateSyncReader {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #contexts = new Map<string, StoredContext>();
@@ -143,15 +146,24 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     return this.#deltaRecords(contextId, clientVersion, Number.POSITIVE_INFINITY);
   }
 
-  async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
+  async readForSync(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): Promise<SyncRead | null> {
+    return this.readForSyncNow(contextId, clientVersion, maxBehind, known);
+  }
+
+  /** {@link readForSync}'s answer at once (the `ImmediateSyncReader` capability): nothing here waits. */
+  readForSyncNow(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): SyncRead | null {
     validateContextId(contextId);
     validateVersion(clientVersion, 'clientVersion');
     validateCount(maxBehind, 'maxBehind');
+    if (known !== undefined) validateSyncKnown(known);
     const stored = this.#contexts.get(contextId);
     if (stored === undefined) return null;
     const { version, epoch, insertedAt } = stored;
     // One literal per answer (no spread of a shared head): this is the no-change hot path.
     if (version === clientVersion) return { version, epoch, insertedAt, deltas: [], context: null };
+    if (known !== undefined && known.version === version && known.epoch === epoch && clientVersion < version) {
+      return { version, epoch, insertedAt, deltas: [], context: null, known: true };
+    }
     const deltas = this.#syncDeltas(contextId, clientVersion, stored, maxBehind);
     // The context is parsed only when the deltas can't serve the client.
     return { version, epoch, insertedAt, deltas, context: deltas.length > 0 ? null : (JSON.parse(stored.json) as JsonObject) };

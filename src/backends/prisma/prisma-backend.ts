@@ -10,6 +10,7 @@ import type {
   DeltaCount,
   IdleContextsDeleted,
   ListOptions,
+  SyncKnown,
   SyncRead,
   SyncReader,
   VersionWriteResult,
@@ -27,6 +28,7 @@ import {
   validateBatchSize,
   validateContextId,
   validateCount,
+  validateSyncKnown,
   validateListOptions,
   validateTimestamp,
   validateVersion,
@@ -386,12 +388,20 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     return rows.map(toDeltaRecord);
   }
 
-  async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
+  async readForSync(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): Promise<SyncRead | null> {
     validateContextId(contextId);
     validateVersion(clientVersion, 'clientVersion');
     validateCount(maxBehind, 'maxBehind');
+    if (known !== undefined) validateSyncKnown(known);
     const rows = await this.#run('readForSync', contextId, () =>
-      this.#exec.query<SyncRow>(this.#sql.readForSync, [contextId, String(clientVersion), String(maxBehind), String(SYNC_DELTA_BYTES_FLOOR)]),
+      this.#exec.query<SyncRow>(this.#sql.readForSync, [
+        contextId,
+        String(clientVersion),
+        String(maxBehind),
+        String(SYNC_DELTA_BYTES_FLOOR),
+        known === undefined ? null : String(known.version),
+        known === undefined ? null : known.epoch,
+      ]),
     );
     const row = rows[0];
     return row === undefined ? null : toSyncRead(contextId, row);

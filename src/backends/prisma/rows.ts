@@ -85,6 +85,8 @@ export interface SyncRow {
   deltas: unknown;
   /** The context, only when the deltas can't serve the client; else null. */
   context: unknown;
+  /** Whether the caller's known version and epoch matched (nothing else read). */
+  known?: unknown;
 }
 
 /** A {@link SyncRow} as the head, the deltas (when usable) and the context (when needed). */
@@ -102,5 +104,6 @@ export function toSyncRead(contextId: string, row: SyncRow): SyncRead {
     insertedAt: toNumber(row.inserted_at),
     deltas,
     context: row.context === null || row.context === undefined ? null : storedContext(row.context, contextId, row.version),
+    ...(row.known === true || row.known === 't' ? { known: true as const } : {}),
   };
 }

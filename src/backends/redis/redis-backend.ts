@@ -11,6 +11,7 @@ import type {
   DeltaCount,
   IdleContextsDeleted,
   ListOptions,
+  SyncKnown,
   SyncRead,
   SyncReader,
   VersionWriteResult,
@@ -29,6 +30,7 @@ import {
   validateContextId,
   validateCount,
   validateListOptions,
+  validateSyncKnown,
   validateTimestamp,
   validateVersion,
 } from '../../validation.js';
@@ -265,20 +267,24 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     return toDeltaRecords(contextId, reply);
   }
 
-  async readForSync(contextId: string, clientVersion: number, maxBehind: number): Promise<SyncRead | null> {
+  async readForSync(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): Promise<SyncRead | null> {
     validateContextId(contextId);
     validateVersion(clientVersion, 'clientVersion');
     validateCount(maxBehind, 'maxBehind');
+    if (known !== undefined) validateSyncKnown(known);
     const reply = (await this.#eval('readForSync', contextId, SCRIPTS.readForSync, [
       String(clientVersion),
       String(maxBehind),
       String(SYNC_DELTA_BYTES_FLOOR),
+      known === undefined ? '' : String(known.version),
+      known === undefined ? '' : known.epoch,
     ])) as [string, string, string, number, unknown] | null;
     if (reply === null) return null;
     const [version, insertedAt, epoch, kind, payload] = reply;
     const head = { version: Number(version), epoch, insertedAt: Number(insertedAt) };
     if (kind === 1) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null };
     if (kind === 2) return { ...head, deltas: [], context: JSON.parse(payload as string) as JsonObject };
+    if (kind === 3) return { ...head, deltas: [], context: null, known: true };
     return { ...head, deltas: [], context: null };
   }
 
