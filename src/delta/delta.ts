@@ -173,6 +173,20 @@ export function mergeDeltas(deltas: readonly Delta[]): Delta {
   return fromMergeNode(acc);
 }
 
+/**
+ * For the engine, on deltas read back from storage: {@link mergeDeltas} checking the structure of
+ * each (nodes, tags, splices: what a merge relies on) but not the values they hold, which were
+ * validated when they were written. A stored row that is not a delta still throws `ValidationError`.
+ */
+export function mergeStoredDeltas(deltas: readonly Delta[]): Delta {
+  const acc = newMergeNode();
+  for (let i = 0; i < deltas.length; i++) {
+    const argument = `deltas[${i}]`;
+    mergeInto(acc, parseDelta(deltas[i], argument, 'full', 'structure').node, argument, []);
+  }
+  return fromMergeNode(acc);
+}
+
 /** For the engine, on stored deltas it made itself: {@link mergeDeltas} without validating each. */
 export function mergeTrustedDeltas(deltas: readonly Delta[]): Delta {
   if (deltas.length === 1) return deltas[0] as Delta;

@@ -18,6 +18,8 @@ export const WIRE_MARK = 'w';
 interface Parse {
   readonly argument: string;
   readonly wire: boolean;
+  /** Whether the values (and keys) the delta holds are checked too, not only its structure. */
+  readonly values: boolean;
 }
 
 function fail(parse: Parse, path: readonly Segment[], problem: string, cause?: unknown): never {
@@ -27,7 +29,7 @@ function fail(parse: Parse, path: readonly Segment[], problem: string, cause?: u
 // A tag map of JSON values: checked fast, and again by validateJson only to describe a failure.
 function checkValueMap(map: unknown, tag: string, parse: Parse, path: readonly Segment[], depth: number): asserts map is JsonObject {
   if (!isPlainObject(map)) fail(parse, path, `"${tag}" must be an object, got ${describe(map)}`);
-  if (isJsonValue(map, Math.max(1, MAX_DELTA_DEPTH - depth))) return;
+  if (!parse.values || isJsonValue(map, Math.max(1, MAX_DELTA_DEPTH - depth))) return;
   checkSlowly(map, tag, parse, path, depth);
 }
 
@@ -42,6 +44,7 @@ function checkSlowly(value: unknown, tag: string, parse: Parse, path: readonly S
 }
 
 function checkKeys(map: object, tag: string, parse: Parse, path: readonly Segment[]): void {
+  if (!parse.values) return;
   for (const key of Object.keys(map)) {
     if (!isStorableKey(key)) checkSlowly(Object.fromEntries([[key, null]]), tag, parse, path, 0);
   }
@@ -178,11 +181,11 @@ function splices(p: unknown, changed: number[], parse: Parse, path: Segment[], d
       count = removed;
     } else {
       if (!Array.isArray(removed)) fail(parse, path, `a splice's removed items must be an array, got ${describe(removed)}`);
-      if (!isJsonValue(removed, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(removed, 'p', parse, path, depth);
+      if (parse.values && !isJsonValue(removed, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(removed, 'p', parse, path, depth);
       count = removed.length;
     }
     if (!Array.isArray(inserted)) fail(parse, path, `a splice's inserted items must be an array, got ${describe(inserted)}`);
-    if (!isJsonValue(inserted, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(inserted, 'p', parse, path, depth);
+    if (parse.values && !isJsonValue(inserted, Math.max(1, MAX_DELTA_DEPTH - depth))) checkSlowly(inserted, 'p', parse, path, depth);
     end = index + count;
     if (count > 0) ranges.push(index, end);
   }
@@ -196,8 +199,12 @@ function splices(p: unknown, changed: number[], parse: Parse, path: Segment[], d
   }
 }
 
-/** The validated root node of `delta`, and whether it is a wire delta; `full` refuses wire deltas. */
-export function parseDelta(delta: unknown, argument: string, accept: 'full' | 'any'): { node: ObjectNode; wire: boolean } {
+/**
+ * The validated root node of `delta`, and whether it is a wire delta; `full` refuses wire deltas.
+ * `structure` checks the nodes, tags and splices but not the values held (for deltas whose values
+ * were validated when they were written).
+ */
+export function parseDelta(delta: unknown, argument: string, accept: 'full' | 'any', check: 'all' | 'structure' = 'all'): { node: ObjectNode; wire: boolean } {
   if (!isPlainObject(delta)) {
     throw new ValidationError(argument, `${where([])}: a delta node must be an object, got ${describe(delta)}`);
   }
@@ -211,7 +218,7 @@ export function parseDelta(delta: unknown, argument: string, accept: 'full' | 'a
       );
     }
   }
-  return { node: objectNode(delta, { argument, wire }, [], 0, true), wire };
+  return { node: objectNode(delta, { argument, wire, values: check === 'all' }, [], 0, true), wire };
 }
 
 export type { Delta };

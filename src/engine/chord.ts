@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CHORD_BACKEND_METHODS, SYNC_DELTA_BYTES_FLOOR, hasAtomicRestorer, hasAtomicVersionWriter, hasImmediateSyncReader, hasSyncReader } from '../backend.js';
 import type { ChordBackend, ImmediateSyncReader, SyncKnown, SyncRead } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
-import { applyChanges, calculateDelta, calculateTrustedDelta, isEmptyDelta, mergeDeltas, trustedWireDelta } from '../delta/index.js';
+import { applyChanges, calculateDelta, calculateTrustedDelta, isEmptyDelta, mergeStoredDeltas, trustedWireDelta } from '../delta/index.js';
 import { CallbackError, ChordError, CorruptDataError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
@@ -397,9 +397,10 @@ export class Chord {
     let delta: Delta;
     try {
       delta = this.#syncShare.merged(contextId, read.epoch, clientVersion, version, () =>
-        // Validated: stored rows are checked once here (then cached), and one that is not a delta
-        // makes this a full answer below instead of a wrong state on the client.
-        trustedWireDelta(mergeDeltas(deltas.map((d) => d.delta))),
+        // Stored rows are checked here, once per merge (then cached): their structure, not the
+        // values validated when they were written. One that is not a delta makes this a full
+        // answer below instead of a wrong state on the client.
+        trustedWireDelta(mergeStoredDeltas(deltas.map((d) => d.delta))),
       );
     } catch (error) {
       // A stored delta that does not merge was not written by chord-sync: the context still serves.

@@ -8,6 +8,7 @@ import {
   calculateDelta,
   calculateTrustedDelta,
   mergeDeltas,
+  mergeStoredDeltas,
   mergeTrustedDeltas,
   toWireDelta,
   trustedWireDelta,
@@ -45,6 +46,27 @@ describe('trusted variants', () => {
       }),
       params,
     );
+  });
+
+  test('mergeStoredDeltas gives exactly what mergeDeltas gives', () => {
+    fc.assert(
+      fc.property(historyArb, (contexts) => {
+        const deltas = contexts.slice(1).map((context, i) => calculateDelta(contexts[i] as JsonObject, context));
+        expect(canonical(mergeStoredDeltas(deltas))).toBe(canonical(mergeDeltas(deltas)));
+      }),
+      params,
+    );
+  });
+
+  test('mergeStoredDeltas refuses a stored row that is not a delta (ValidationError naming it) but does not check the values held', () => {
+    const good: Delta = { s: { n: 2 }, o: { n: 1 } };
+    for (const bad of [{ bogus: 'not a delta node' }, { c: { x: 5 } }, { a: { list: { p: [[0, 'x', []]] } } }, { s: [1] }, toWireDelta(good)] as unknown as Delta[]) {
+      expect(validationErrorOf(() => mergeStoredDeltas([good, bad])).argument).toBe('deltas[1]');
+    }
+    // A value that is not JSON (only storage written by someone else could hold one) is carried, not checked.
+    const odd = { s: { n: Number.NaN }, o: { n: 2 } } as unknown as Delta;
+    expect(() => mergeDeltas([good, odd])).toThrow();
+    expect(() => mergeStoredDeltas([good, odd])).not.toThrow();
   });
 
   test('a trusted apply still refuses a delta that does not fit the context, with ValidationError', () => {
