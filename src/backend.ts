@@ -169,9 +169,9 @@ export interface SyncRead {
    */
   readonly context: JsonObject | null;
   /**
-   * `true` when the caller's `known` matched: the context is at `known.version` in `known.epoch`,
-   * ahead of the client, and nothing but the head was read (`deltas` `[]`, `context` `null`); the
-   * caller already holds what the deltas would have given it.
+   * `true` when the caller's `known` was used: `deltas` holds only the deltas after
+   * `known.version` (`[]` when the context is still at it) and `context` is `null`; the caller
+   * already holds the merge of the ones before.
    */
   readonly known?: true;
 }
@@ -194,9 +194,11 @@ export interface SyncReader {
   /**
    * Must return `null` when no context is stored, otherwise a {@link SyncRead}. The size compared
    * is the backend's own measure of what it stores (bytes of JSON text, or of the stored column).
-   * With `known`, a backend with epochs must answer `known: true` and read nothing more when the
-   * context is at `known.version` in `known.epoch` and `clientVersion` is below it (the engine's
-   * merged-delta cache then serves the client without the deltas being read again).
+   * With `known`, a backend with epochs must use it when the context is in `known.epoch`, the
+   * client is 1 to `maxBehind` versions behind, and `clientVersion < known.version <= version`: it
+   * answers `known: true` with only the deltas after `known.version` (none when the context is
+   * still at it), all of them and within the byte budget; if they are not, it answers as without
+   * `known`. So the engine, which holds the merge up to `known.version`, reads each delta once.
    */
   readForSync(contextId: string, clientVersion: number, maxBehind: number, known?: SyncKnown): Promise<SyncRead | null>;
 }

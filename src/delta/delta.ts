@@ -177,9 +177,13 @@ export function mergeDeltas(deltas: readonly Delta[]): Delta {
  * For the engine, on deltas read back from storage: {@link mergeDeltas} checking the structure of
  * each (nodes, tags, splices: what a merge relies on) but not the values they hold, which were
  * validated when they were written. A stored row that is not a delta still throws `ValidationError`.
+ * With `base` (a stored-form merge the engine made of the deltas just before), the result covers
+ * `base` and then `deltas`.
  */
-export function mergeStoredDeltas(deltas: readonly Delta[]): Delta {
+export function mergeStoredDeltas(deltas: readonly Delta[], base?: Delta): Delta {
   const acc = newMergeNode();
+  // A merge the engine made itself, folded in first without checks: deltas[0] follows it.
+  if (base !== undefined) mergeInto(acc, base as ObjectNode, 'base', []);
   for (let i = 0; i < deltas.length; i++) {
     const argument = `deltas[${i}]`;
     mergeInto(acc, parseDelta(deltas[i], argument, 'full', 'structure').node, argument, []);

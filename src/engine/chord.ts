@@ -342,7 +342,7 @@ export class Chord {
         if (isCorruptDelta(error)) return undefined;
         throw error;
       }
-      const answer = this.#answer(contextId, clientVersion, epoch, read);
+      const answer = this.#answer(contextId, clientVersion, epoch, read, known);
       if (answer !== REREAD) return answer;
       if (known === undefined) return undefined;
     }
@@ -367,28 +367,41 @@ export class Chord {
       if (isCorruptDelta(error)) return undefined;
       throw error;
     }
-    return this.#answer(contextId, clientVersion, epoch, read);
+    return this.#answer(contextId, clientVersion, epoch, read, known);
   }
 
   /**
    * The answer to a sync from what the backend read; `undefined` when it must be the full context
    * and that was not read, {@link REREAD} when the backend matched a cached merge that is gone.
    */
-  #answer(contextId: string, clientVersion: number, epoch: string | undefined, read: SyncRead | null): SyncResult | typeof REREAD | undefined {
+  #answer(
+    contextId: string,
+    clientVersion: number,
+    epoch: string | undefined,
+    read: SyncRead | null,
+    known: SyncKnown | undefined,
+  ): SyncResult | typeof REREAD | undefined {
     if (read === null) throw new NotFoundError(contextId);
     const { version } = read;
     const sameLife = epoch === undefined || epoch === read.epoch;
     if (sameLife && clientVersion === version) return read.epoch === undefined ? { kind: 'no_change', version } : { kind: 'no_change', version, epoch: read.epoch };
-    if (read.known === true) {
-      const cached = sameLife && read.epoch !== undefined ? this.#syncShare.cached(contextId, read.epoch, clientVersion, version) : undefined;
-      return cached === undefined ? REREAD : withEpoch({ kind: 'delta' as const, delta: cached, fromVersion: clientVersion, version }, read.epoch);
-    }
     const deltas = read.deltas;
+    // With `known`, the backend read only what follows the merge this engine holds (nothing when
+    // the context is still there); without, everything from the client's version.
+    const base = read.known === true && known !== undefined ? known.version : clientVersion;
+    if (read.known === true) {
+      if (known === undefined || !sameLife || read.epoch !== known.epoch) return REREAD;
+      if (base === version) {
+        const cached = this.#syncShare.cached(contextId, known.epoch, clientVersion, version);
+        return cached === undefined ? REREAD : withEpoch({ kind: 'delta' as const, delta: cached, fromVersion: clientVersion, version }, read.epoch);
+      }
+    }
     const usable =
       sameLife &&
-      clientVersion < version &&
-      deltas.length === version - clientVersion &&
-      deltas.every((d, i) => d.version === clientVersion + 1 + i);
+      base < version &&
+      deltas.length === version - base &&
+      deltas.every((d, i) => d.version === base + 1 + i);
+    if (!usable && read.known === true) return REREAD;
     if (!usable) {
       if (read.context === null) return undefined;
       const record: ContextRecord = { contextId, context: read.context, version, insertedAt: read.insertedAt };
@@ -396,12 +409,20 @@ export class Chord {
     }
     let delta: Delta;
     try {
-      delta = this.#syncShare.merged(contextId, read.epoch, clientVersion, version, () =>
+      // The stored merge up to `base`, when the backend read only what follows it; it can go
+      // (evicted) between the read and now, and then the deltas are read from the client's version.
+      const prefix = base === clientVersion ? undefined : this.#syncShare.cachedStored(contextId, read.epoch as string, clientVersion, base);
+      if (base !== clientVersion && prefix === undefined) return REREAD;
+      delta = this.#syncShare.merged(contextId, read.epoch, clientVersion, version, () => {
         // Stored rows are checked here, once per merge (then cached): their structure, not the
         // values validated when they were written. One that is not a delta makes this a full
         // answer below instead of a wrong state on the client.
-        trustedWireDelta(mergeStoredDeltas(deltas.map((d) => d.delta))),
-      );
+        const stored = mergeStoredDeltas(
+          deltas.map((d) => d.delta),
+          prefix,
+        );
+        return { stored, wire: trustedWireDelta(stored) };
+      });
     } catch (error) {
       // A stored delta that does not merge was not written by chord-sync: the context still serves.
       if (error instanceof ValidationError) return undefined;

@@ -40,18 +40,23 @@ export class SyncShare {
     return started;
   }
 
-  /** The merged delta of `contextId` in `epoch` from `from` to `to`, built by `merge` on a miss. */
-  merged(contextId: string, epoch: string | undefined, from: number, to: number, merge: () => Delta): Delta {
-    if (epoch === undefined || this.#budget === 0) return merge();
+  /**
+   * The merged delta of `contextId` in `epoch` from `from` to `to` as sent (wire), built by `merge`
+   * on a miss. `merge` gives the stored form too (with old values), kept so that a later merge from
+   * `from` can start from it rather than from the first delta.
+   */
+  merged(contextId: string, epoch: string | undefined, from: number, to: number, merge: () => Merge): Delta {
+    if (epoch === undefined || this.#budget === 0) return merge().wire;
     const hit = this.cached(contextId, epoch, from, to);
     if (hit !== undefined) return hit;
     const key = mergedKey(contextId, epoch, from, to);
-    const delta = merge();
-    // UTF-16 length of the JSON: a cheap, consistent measure of what the entry holds.
-    const bytes = JSON.stringify(delta).length + key.length;
-    if (bytes > this.#budget) return delta;
+    const { stored, wire } = merge();
+    // UTF-16 length of the stored form's JSON, twice (the wire form is never larger): a cheap,
+    // consistent measure of what the entry holds.
+    const bytes = 2 * JSON.stringify(stored).length + key.length;
+    if (bytes > this.#budget) return wire;
     const source = `${contextId}\u0000${from}`;
-    const entry: MergedEntry = { delta, bytes, key, source, epoch, to };
+    const entry: MergedEntry = { stored, wire, bytes, key, source, epoch, to };
     this.#merged.set(key, entry);
     this.#bytes += bytes;
     const newest = this.#newest.get(source);
@@ -62,17 +67,26 @@ export class SyncShare {
       this.#bytes -= old.bytes;
       if (this.#newest.get(old.source) === old) this.#newest.delete(old.source);
     }
-    return delta;
+    return wire;
   }
 
-  /** The cached merge of `contextId` in `epoch` from `from` to `to`, if there is one (counts as a use). */
+  /** The cached merge (as sent) of `contextId` in `epoch` from `from` to `to`, if there is one (counts as a use). */
   cached(contextId: string, epoch: string, from: number, to: number): Delta | undefined {
+    return this.#entry(contextId, epoch, from, to)?.wire;
+  }
+
+  /** The cached merge (stored form, with old values) of `contextId` in `epoch` from `from` to `to`, if there is one. */
+  cachedStored(contextId: string, epoch: string, from: number, to: number): Delta | undefined {
+    return this.#entry(contextId, epoch, from, to)?.stored;
+  }
+
+  #entry(contextId: string, epoch: string, from: number, to: number): MergedEntry | undefined {
     const key = mergedKey(contextId, epoch, from, to);
     const hit = this.#merged.get(key);
     if (hit === undefined) return undefined;
     this.#merged.delete(key);
     this.#merged.set(key, hit);
-    return hit.delta;
+    return hit;
   }
 
   /**
@@ -92,8 +106,15 @@ export class SyncShare {
   }
 }
 
+/** A merged delta in both forms: as stored (with old values, mergeable) and as sent. */
+export interface Merge {
+  readonly stored: Delta;
+  readonly wire: Delta;
+}
+
 interface MergedEntry {
-  readonly delta: Delta;
+  readonly stored: Delta;
+  readonly wire: Delta;
   readonly bytes: number;
   readonly key: string;
   /** `contextId` and `from`, the key of {@link SyncShare}'s newest-merge index. */

@@ -30,9 +30,12 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
   const epochs = options.epochs ?? true;
   api.describe('engine epochs and shared syncs', () => {
     if (epochs) {
-      api.test('a sync whose merged delta is cached tells the backend (known), which then reads only the head; after a write the deltas are read again', async () => {
-        const seen: Array<{ known: unknown; matched: boolean }> = [];
-        const record = (args: unknown[], read: unknown) => seen.push({ known: args[3], matched: (read as { known?: unknown } | null)?.known === true });
+      api.test('a sync whose merged delta is cached tells the backend (known), which reads only the head; after a write, only the new delta', async () => {
+        const seen: Array<{ known: unknown; matched: boolean; versions: number[] }> = [];
+        const record = (args: unknown[], read: unknown) => {
+          const r = read as { known?: unknown; deltas: Array<{ version: number }> } | null;
+          seen.push({ known: args[3], matched: r?.known === true, versions: (r?.deltas ?? []).map((d) => d.version) });
+        };
         const wrap = (b: ChordBackend): ChordBackend =>
           new Proxy(b, {
             get(target, property, receiver) {
@@ -66,14 +69,22 @@ export function registerEngineLifeTests(api: SuiteApi, harness: BackendHarness, 
           assert.equal(seen.length > 0, hasSyncReader(chord.backend), 'sync reads go through readForSync exactly when the backend has it');
           if (seen.length > 0) {
             assert.equal(seen[0]?.known, undefined, 'nothing cached before the first sync');
+            assert.deepEqual(seen[0]?.versions, [2, 3, 4]);
             assert.deepEqual(seen[1]?.known, { version: 4, epoch: first.epoch }, 'the second names the cached merge');
             assert.equal(seen[1]?.matched, true, 'and the backend read only the head');
+            assert.deepEqual(seen[1]?.versions, []);
           }
           await chord.setContext(id, { n: 5 });
           const third = expectKind(await chord.syncContext(id, 1), 'delta');
           assert.equal(third.version, 5);
           assert.deepEqual(applyDelta({ n: 1, k1: 1 }, third.delta), { n: 5 });
-          if (seen.length > 0) assert.equal(seen.at(-1)?.matched, false, 'a new version: the deltas are read');
+          if (seen.length > 0) {
+            assert.deepEqual(seen.at(-1)?.known, { version: 4, epoch: first.epoch });
+            assert.deepEqual(seen.at(-1)?.versions, [5], 'a new version: only its delta is read, merged onto the cached one');
+          }
+          // A client of another version still gets its own merge, from all its deltas.
+          const fromThree = expectKind(await chord.syncContext(id, 3), 'delta');
+          assert.deepEqual(applyDelta({ n: 3, k3: 3 }, fromThree.delta), { n: 5 });
         });
       });
 

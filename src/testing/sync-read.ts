@@ -99,7 +99,7 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness, op
     });
 
     if (options.epochs) {
-      test('readForSync with `known` at the context version and epoch reads only the head; any other `known` changes nothing', async (raw, clock) => {
+      test('readForSync with `known` reads only the deltas after it (none at the context version); a `known` it cannot use changes nothing', async (raw, clock) => {
         const backend = requireSyncReader(raw);
         const id = randomId();
         await writeDeltas(backend, clock, id, [[1, 10], [2, 20], [3, 30], [4, 40]]);
@@ -107,23 +107,36 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness, op
         const context = await backend.setContext(id, { at: 4 }, 4);
         const epoch = context.epoch as string;
         const head = { version: 4, epoch, insertedAt: 50 };
-        assert.deepEqual(await backend.readForSync(id, 1, 100, { version: 4, epoch }), { ...head, deltas: [], context: null, known: true }, 'known matches');
-        assert.deepEqual(await backend.readForSync(id, 0, 2, { version: 4, epoch }), { ...head, deltas: [], context: null, known: true }, 'even past maxBehind: nothing to read');
-        const plain = async (client: number) => {
-          const read = await backend.readForSync(id, client, 100);
+        const plain = async (client: number, maxBehind = 100) => {
+          const read = await backend.readForSync(id, client, maxBehind);
           return { ...read, deltas: read?.deltas.map((d) => ({ ...d })) };
         };
-        for (const [client, known, label] of [
-          [1, { version: 3, epoch }, 'an older version'],
-          [1, { version: 5, epoch }, 'a version not reached'],
-          [1, { version: 4, epoch: `${epoch}x` }, 'another epoch'],
-          [4, { version: 4, epoch }, 'a current client'],
-          [6, { version: 4, epoch }, 'a client ahead'],
+        assert.deepEqual(await backend.readForSync(id, 1, 100, { version: 4, epoch }), { ...head, deltas: [], context: null, known: true }, 'known at the context version');
+        const after = await backend.readForSync(id, 0, 100, { version: 2, epoch });
+        assert.deepEqual(
+          { ...after, deltas: after?.deltas.map((d) => ({ ...d })) },
+          { ...head, deltas: (await backend.getDeltas(id, 2)).map((d) => ({ ...d })), context: null, known: true },
+          'known below the context version: the deltas after it',
+        );
+        assert.deepEqual(versionsOf(after?.deltas ?? []), [3, 4]);
+        for (const [client, maxBehind, known, label] of [
+          [1, 100, { version: 5, epoch }, 'a version not reached'],
+          [1, 100, { version: 1, epoch }, 'the client version itself'],
+          [2, 100, { version: 1, epoch }, 'below the client version'],
+          [1, 100, { version: 4, epoch: `${epoch}x` }, 'another epoch'],
+          [0, 2, { version: 4, epoch }, 'a client past maxBehind'],
+          [4, 100, { version: 4, epoch }, 'a current client'],
+          [6, 100, { version: 4, epoch }, 'a client ahead'],
         ] as const) {
-          const read = await backend.readForSync(id, client, 100, known);
-          assert.deepEqual({ ...read, deltas: read?.deltas.map((d) => ({ ...d })) }, await plain(client), label);
+          const read = await backend.readForSync(id, client, maxBehind, known);
+          assert.deepEqual({ ...read, deltas: read?.deltas.map((d) => ({ ...d })) }, await plain(client, maxBehind), label);
           assert.equal(read?.known, undefined, `${label}: not known`);
         }
+        // A delta after the known version pruned: as without known (the context).
+        await backend.deleteDeltasExceedingThreshold(id, 0);
+        const pruned = await backend.readForSync(id, 1, 100, { version: 2, epoch });
+        assert.equal(pruned?.known, undefined);
+        assert.deepEqual(pruned?.context, context.context);
         assert.equal(await backend.readForSync(randomId(), 0, 100, { version: 1, epoch }), null, 'a missing context');
         for (const [label, bad, argument] of [
           ['null', null, 'known'],

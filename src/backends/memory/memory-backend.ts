@@ -161,8 +161,11 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const { version, epoch, insertedAt } = stored;
     // One literal per answer (no spread of a shared head): this is the no-change hot path.
     if (version === clientVersion) return { version, epoch, insertedAt, deltas: [], context: null };
-    if (known !== undefined && known.version === version && known.epoch === epoch && clientVersion < version) {
-      return { version, epoch, insertedAt, deltas: [], context: null, known: true };
+    if (known !== undefined && known.epoch === epoch && clientVersion < known.version && known.version <= version && version - clientVersion <= maxBehind) {
+      // The caller holds the merge up to known.version: only what follows it, if anything.
+      if (known.version === version) return { version, epoch, insertedAt, deltas: [], context: null, known: true };
+      const after = this.#syncDeltas(contextId, known.version, stored, maxBehind);
+      if (after.length > 0) return { version, epoch, insertedAt, deltas: after, context: null, known: true };
     }
     const deltas = this.#syncDeltas(contextId, clientVersion, stored, maxBehind);
     // The context is parsed only when the deltas can't serve the client.

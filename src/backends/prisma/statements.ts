@@ -79,20 +79,23 @@ export class ChordStatements {
     // [version, inserted_at, delta] only when all are there and within the byte budget
     // (`max(context size, $4)`), else the context, unless the client is current. So a far-behind
     // client never makes the server build (or this process parse) more than about a context.
-    // With `$5`/`$6` (the version and epoch whose merged deltas the caller holds; NULL for none),
-    // a context still at that version and epoch, ahead of the client, reads nothing but its head.
+    // With `$5`/`$6` (the version and epoch up to which the caller holds the merged deltas; NULL for
+    // none), a context in that epoch at or past that version, within `$3` of the client, reads only
+    // the deltas after `$5` (none when it is still there): `lo` is where the deltas read start.
     this.readForSync =
-      `WITH h AS (SELECT version, epoch, inserted_at, pg_column_size(context) AS size, ` +
-      `coalesce(version = $5::bigint AND epoch = $6::text AND version > $2::bigint, false) AS known FROM ${c} WHERE context_id = $1::text), ` +
+      `WITH h0 AS (SELECT version, epoch, inserted_at, pg_column_size(context) AS size, ` +
+      `coalesce(epoch = $6::text AND $5::bigint > $2::bigint AND $5::bigint <= version AND version - $2::bigint <= $3::bigint, false) AS known ` +
+      `FROM ${c} WHERE context_id = $1::text), ` +
+      `h AS (SELECT h0.*, CASE WHEN known THEN $5::bigint ELSE $2::bigint END AS lo FROM h0), ` +
       `s AS (SELECT count(*) AS n, coalesce(sum(pg_column_size(x.delta)), 0) AS size FROM ${d} x, h ` +
-      `WHERE NOT h.known AND x.context_id = $1::text AND x.version > $2::bigint AND x.version <= h.version ` +
+      `WHERE x.context_id = $1::text AND x.version > h.lo AND x.version <= h.version ` +
       `AND h.version > $2::bigint AND h.version - $2::bigint <= $3::bigint), ` +
-      `ok AS (SELECT NOT h.known AND h.version > $2::bigint AND h.version - $2::bigint <= $3::bigint AND s.n = h.version - $2::bigint ` +
+      `ok AS (SELECT h.version > $2::bigint AND h.version - $2::bigint <= $3::bigint AND s.n = h.version - h.lo ` +
       `AND s.size <= greatest(h.size, $4::bigint) AS usable FROM h, s) ` +
-      `SELECT h.version, h.epoch, h.inserted_at, h.known, ` +
-      `CASE WHEN ok.usable THEN (SELECT json_agg(json_build_array(x.version::text, x.inserted_at::text, x.delta) ORDER BY x.version)::text ` +
-      `FROM ${d} x WHERE x.context_id = $1::text AND x.version > $2::bigint AND x.version <= h.version) END AS deltas, ` +
-      `CASE WHEN NOT ok.usable AND NOT h.known AND h.version <> $2::bigint THEN (SELECT context FROM ${c} WHERE context_id = $1::text) END AS context ` +
+      `SELECT h.version, h.epoch, h.inserted_at, h.known AND ok.usable AS known, ` +
+      `CASE WHEN ok.usable AND h.version > h.lo THEN (SELECT json_agg(json_build_array(x.version::text, x.inserted_at::text, x.delta) ORDER BY x.version)::text ` +
+      `FROM ${d} x WHERE x.context_id = $1::text AND x.version > h.lo AND x.version <= h.version) END AS deltas, ` +
+      `CASE WHEN NOT ok.usable AND h.version <> $2::bigint THEN (SELECT context FROM ${c} WHERE context_id = $1::text) END AS context ` +
       `FROM h, ok`;
     this.deleteDeltasForContext = `DELETE FROM ${d} WHERE context_id = $1::text`;
     this.deleteDeltasByTime = `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;

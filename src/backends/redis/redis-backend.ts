@@ -283,6 +283,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     const [version, insertedAt, epoch, kind, payload] = reply;
     const head = { version: Number(version), epoch, insertedAt: Number(insertedAt) };
     if (kind === 1) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null };
+    if (kind === 4) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null, known: true };
     if (kind === 2) return { ...head, deltas: [], context: JSON.parse(payload as string) as JsonObject };
     if (kind === 3) return { ...head, deltas: [], context: null, known: true };
     return { ...head, deltas: [], context: null };

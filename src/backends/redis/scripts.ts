@@ -164,10 +164,10 @@ return {1, epoch}`;
 
 /**
  * A sync's reads at once: ARGV[4] client version, [5] most versions behind, [6] byte floor of the
- * delta budget, [7] and [8] the version and epoch whose merged deltas the caller holds ('' none).
- * Returns nil (no context), or {version, time, epoch, kind, payload}: kind 0 the client is current
- * (no payload), 1 the deltas [version, time, JSON, …], 2 the context JSON, 3 the context is at the
- * caller's known version and epoch, ahead of the client (no payload).
+ * delta budget, [7] and [8] the version and epoch up to which the caller holds the merged deltas
+ * ('' none). Returns nil (no context), or {version, time, epoch, kind, payload}: kind 0 the client
+ * is current (no payload), 1 the deltas [version, time, JSON, …], 2 the context JSON, 3 the context
+ * is at the caller's known version (no payload), 4 the deltas after the caller's known version.
  * Deltas only when every version from the client's to the context's is stored and their JSON adds
  * up to no more than the context's (or the floor), counted in chunks so a large gap stops early.
  */
@@ -177,13 +177,22 @@ if not h[1] then return false end
 local v = tonumber(h[1])
 local cv = tonumber(ARGV[4])
 if v == cv then return {h[1], h[2], h[3], 0} end
-if h[1] == ARGV[7] and h[3] == ARGV[8] and v > cv then return {h[1], h[2], h[3], 3} end
-local behind = v - cv
-if behind > 0 and behind <= tonumber(ARGV[5]) and redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[4], h[1]) == behind then
+local lo = cv
+local known = false
+if ARGV[8] ~= '' and h[3] == ARGV[8] then
+  local k = tonumber(ARGV[7])
+  if k > cv and k <= v and v - cv <= tonumber(ARGV[5]) then
+    if k == v then return {h[1], h[2], h[3], 3} end
+    lo = k
+    known = true
+  end
+end
+local behind = v - lo
+if v > cv and v - cv <= tonumber(ARGV[5]) and redis.call('ZCOUNT', KEYS[2], '(' .. lo, h[1]) == behind then
   local budget = math.max(redis.call('HSTRLEN', KEYS[1], 'j'), tonumber(ARGV[6]))
   local vs = {}
   local size = 0
-  local from = '(' .. ARGV[4]
+  local from = '(' .. lo
   local fits = true
   while fits and #vs < behind do
     local chunk = redis.call('ZRANGEBYSCORE', KEYS[2], from, h[1], 'LIMIT', 0, 128)
@@ -195,7 +204,7 @@ if behind > 0 and behind <= tonumber(ARGV[5]) and redis.call('ZCOUNT', KEYS[2], 
     end
     from = '(' .. chunk[#chunk]
   end
-  if fits and #vs == behind then return {h[1], h[2], h[3], 1, readDeltas(vs)} end
+  if fits and #vs == behind then return {h[1], h[2], h[3], known and 4 or 1, readDeltas(vs)} end
 end
 return {h[1], h[2], h[3], 2, redis.call('HGET', KEYS[1], 'j')}`;
 
