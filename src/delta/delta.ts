@@ -46,7 +46,7 @@ import { describe, validateContextId, validateVersion } from '../validation.js';
 import { applyObject } from './apply.js';
 import { diffObject } from './diff.js';
 import { hasOwn, isPlainObject, jsonEqual, put } from './json.js';
-import { fromMergeNode, mergeInto, newMergeNode } from './merge.js';
+import { fromMergeNode, mergeInto, newMergeNode, toShallowMergeNode } from './merge.js';
 import { type ArrayNode, type ObjectNode, type Splice, encodePointer, indexMap, parseIndex, removedCount } from './node.js';
 import { WIRE_MARK, parseDelta } from './parse.js';
 
@@ -181,9 +181,9 @@ export function mergeDeltas(deltas: readonly Delta[]): Delta {
  * `base` and then `deltas`.
  */
 export function mergeStoredDeltas(deltas: readonly Delta[], base?: Delta): Delta {
-  const acc = newMergeNode();
-  // A merge the engine made itself, folded in first without checks: deltas[0] follows it.
-  if (base !== undefined) mergeInto(acc, base as ObjectNode, 'base', []);
+  // A merge the engine made itself, taken as the start without checks (deltas[0] follows it), its
+  // parts expanded only where a delta changes inside them and shared with it elsewhere.
+  const acc = base === undefined ? newMergeNode() : toShallowMergeNode(base as ObjectNode);
   for (let i = 0; i < deltas.length; i++) {
     const argument = `deltas[${i}]`;
     mergeInto(acc, parseDelta(deltas[i], argument, 'full', 'structure').node, argument, []);

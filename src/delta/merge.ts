@@ -14,8 +14,45 @@ export interface MergeNode {
   readonly s: Map<string, Json>;
   readonly o: Map<string, Json>;
   readonly d: Map<string, Json>;
-  readonly c: Map<string, MergeNode>;
+  /** Changes inside objects; a {@link Raw} child is a node of an earlier merge, expanded only when touched. */
+  readonly c: Map<string, MergeNode | Raw>;
   readonly a: Map<string, MergeArray>;
+}
+
+/**
+ * A child node of a merge made earlier (canonical: never empty), kept as it is until a later delta
+ * changes inside it: extending a merge then costs what the new delta touches, not the whole merge,
+ * and the untouched parts are shared with the earlier one (neither is ever modified).
+ */
+export interface Raw {
+  readonly raw: ObjectNode;
+}
+
+function isRaw(child: MergeNode | Raw): child is Raw {
+  return (child as Partial<Raw>).raw !== undefined;
+}
+
+/** The child at `key`, expanded (and put back) if it was {@link Raw}. */
+function childOf(map: Map<string, MergeNode | Raw>, key: string): MergeNode | undefined {
+  const child = map.get(key);
+  if (child === undefined || !isRaw(child)) return child;
+  const expanded = toShallowMergeNode(child.raw);
+  map.set(key, expanded);
+  return expanded;
+}
+
+/**
+ * `node`, a canonical stored-form merge (fromMergeNode's output), as an accumulator whose object
+ * children stay {@link Raw} until touched.
+ */
+export function toShallowMergeNode(node: ObjectNode): MergeNode {
+  const m = newMergeNode();
+  if (node.s !== undefined) for (const key of Object.keys(node.s)) m.s.set(key, node.s[key] as Json);
+  if (node.o !== undefined) for (const key of Object.keys(node.o)) m.o.set(key, node.o[key] as Json);
+  if (node.d !== undefined) for (const key of Object.keys(node.d)) m.d.set(key, (node.d as JsonObject)[key] as Json);
+  if (node.c !== undefined) for (const key of Object.keys(node.c)) m.c.set(key, { raw: node.c[key] as ObjectNode });
+  if (node.a !== undefined) for (const key of Object.keys(node.a)) m.a.set(key, toMergeArray(node.a[key] as ArrayNode));
+  return m;
 }
 
 type Op =
@@ -84,7 +121,7 @@ export function toMergeArray(node: ArrayNode): MergeArray {
 
 export function isEmptyMergeNode(m: MergeNode): boolean {
   if (m.s.size > 0 || m.d.size > 0) return false;
-  for (const child of m.c.values()) if (!isEmptyMergeNode(child)) return false;
+  for (const child of m.c.values()) if (isRaw(child) || !isEmptyMergeNode(child)) return false;
   for (const child of m.a.values()) if (!isEmptyMergeArray(child)) return false;
   return true;
 }
@@ -102,6 +139,11 @@ export function fromMergeNode(m: MergeNode): Delta {
   const children: JsonObject = {};
   let anyChild = false;
   for (const [key, child] of m.c) {
+    if (isRaw(child)) {
+      put(children, key, child.raw);
+      anyChild = true;
+      continue;
+    }
     if (isEmptyMergeNode(child)) continue;
     put(children, key, fromMergeNode(child));
     anyChild = true;
@@ -242,10 +284,10 @@ function unapply(m: MergeNode, after: Json, argument: string, path: Segment[]): 
     else if (hasOwn(out, key)) delete out[key];
   }
   for (const [key, old] of m.d) put(out, key, old);
-  for (const [key, child] of m.c) {
+  for (const key of m.c.keys()) {
     path.push(key);
     if (!hasOwn(out, key)) throw new ValidationError(argument, `${where(path)}: missing from the old value, but an earlier delta changed inside it`);
-    put(out, key, unapply(child, out[key] as Json, argument, path));
+    put(out, key, unapply(childOf(m.c, key) as MergeNode, out[key] as Json, argument, path));
     path.pop();
   }
   for (const [key, child] of m.a) {
@@ -335,7 +377,7 @@ export function mergeInto(acc: MergeNode, next: ObjectNode, argument: string, pa
         old = acc.d.get(key) as Json;
       } else if (acc.c.has(key) || acc.a.has(key)) {
         if (nextOld === ABSENT) throw new ValidationError(argument, `${where(path)}: set as a new key, but an earlier delta changed inside it`);
-        const inObject = acc.c.get(key);
+        const inObject = childOf(acc.c, key);
         old = inObject !== undefined ? unapply(inObject, nextOld, argument, path) : unapplyArray(acc.a.get(key) as MergeArray, nextOld, argument, path);
       } else {
         old = nextOld;
@@ -357,7 +399,7 @@ export function mergeInto(acc: MergeNode, next: ObjectNode, argument: string, pa
       } else if (acc.d.has(key)) {
         // Removed twice: the first removal holds the real old value.
       } else if (acc.c.has(key)) {
-        acc.d.set(key, unapply(acc.c.get(key) as MergeNode, d[key] as Json, argument, path));
+        acc.d.set(key, unapply(childOf(acc.c, key) as MergeNode, d[key] as Json, argument, path));
         acc.c.delete(key);
       } else if (acc.a.has(key)) {
         acc.d.set(key, unapplyArray(acc.a.get(key) as MergeArray, d[key] as Json, argument, path));
@@ -380,7 +422,7 @@ export function mergeInto(acc: MergeNode, next: ObjectNode, argument: string, pa
       } else if (acc.a.has(key)) {
         throw new ValidationError(argument, `${where(path)}: changes inside an object, but an earlier delta changed inside an array there`);
       } else {
-        const existing = acc.c.get(key);
+        const existing = childOf(acc.c, key);
         if (existing === undefined) {
           acc.c.set(key, toMergeNode(child));
         } else {

@@ -419,9 +419,12 @@ export class Chord {
         // answer below instead of a wrong state on the client.
         const stored = mergeStoredDeltas(
           deltas.map((d) => d.delta),
-          prefix,
+          prefix?.stored,
         );
-        return { stored, wire: trustedWireDelta(stored) };
+        if (prefix === undefined) return { stored, wire: trustedWireDelta(stored) };
+        let storedBytes = prefix.storedBytes;
+        for (const d of deltas) storedBytes += JSON.stringify(d.delta).length;
+        return { stored, wire: trustedWireDelta(stored), storedBytes };
       });
     } catch (error) {
       // A stored delta that does not merge was not written by chord-sync: the context still serves.

@@ -50,13 +50,15 @@ export class SyncShare {
     const hit = this.cached(contextId, epoch, from, to);
     if (hit !== undefined) return hit;
     const key = mergedKey(contextId, epoch, from, to);
-    const { stored, wire } = merge();
-    // UTF-16 length of the stored form's JSON, twice (the wire form is never larger): a cheap,
-    // consistent measure of what the entry holds.
-    const bytes = 2 * JSON.stringify(stored).length + key.length;
+    const { stored, wire, storedBytes } = merge();
+    // Twice the UTF-16 length of the stored form's JSON (the wire form is never larger): a cheap,
+    // consistent measure of what the entry holds. A merge extending a cached one says its size
+    // (the cached one's plus the new deltas', which a merge does not exceed), so only the new part is measured.
+    const size = storedBytes ?? JSON.stringify(stored).length;
+    const bytes = 2 * size + key.length;
     if (bytes > this.#budget) return wire;
     const source = `${contextId}\u0000${from}`;
-    const entry: MergedEntry = { stored, wire, bytes, key, source, epoch, to };
+    const entry: MergedEntry = { stored, wire, storedBytes: size, bytes, key, source, epoch, to };
     this.#merged.set(key, entry);
     this.#bytes += bytes;
     const newest = this.#newest.get(source);
@@ -75,9 +77,9 @@ export class SyncShare {
     return this.#entry(contextId, epoch, from, to)?.wire;
   }
 
-  /** The cached merge (stored form, with old values) of `contextId` in `epoch` from `from` to `to`, if there is one. */
-  cachedStored(contextId: string, epoch: string, from: number, to: number): Delta | undefined {
-    return this.#entry(contextId, epoch, from, to)?.stored;
+  /** The cached merge (stored form, with old values, and the length of its JSON) of `contextId` in `epoch` from `from` to `to`, if there is one. */
+  cachedStored(contextId: string, epoch: string, from: number, to: number): { readonly stored: Delta; readonly storedBytes: number } | undefined {
+    return this.#entry(contextId, epoch, from, to);
   }
 
   #entry(contextId: string, epoch: string, from: number, to: number): MergedEntry | undefined {
@@ -110,11 +112,14 @@ export class SyncShare {
 export interface Merge {
   readonly stored: Delta;
   readonly wire: Delta;
+  /** The length of `stored`'s JSON, or an estimate at or above it, when the merger has one without measuring. */
+  readonly storedBytes?: number;
 }
 
 interface MergedEntry {
   readonly stored: Delta;
   readonly wire: Delta;
+  readonly storedBytes: number;
   readonly bytes: number;
   readonly key: string;
   /** `contextId` and `from`, the key of {@link SyncShare}'s newest-merge index. */

@@ -58,6 +58,22 @@ describe('trusted variants', () => {
     );
   });
 
+  test('mergeStoredDeltas onto a merge of the deltas before gives what mergeDeltas of them all gives, and leaves the earlier merge as it was', () => {
+    fc.assert(
+      fc.property(historyArb, fc.nat(), (contexts, cut) => {
+        const deltas = contexts.slice(1).map((context, i) => calculateDelta(contexts[i] as JsonObject, context));
+        const at = deltas.length === 0 ? 0 : cut % (deltas.length + 1);
+        const base = mergeDeltas(deltas.slice(0, at));
+        const before = canonical(base);
+        expect(canonical(mergeStoredDeltas(deltas.slice(at), base))).toBe(canonical(mergeDeltas(deltas)));
+        // Extended again from the same base (as for a second client version): the base is unchanged.
+        expect(canonical(base)).toBe(before);
+        expect(canonical(mergeStoredDeltas(deltas.slice(at), base))).toBe(canonical(mergeDeltas(deltas)));
+      }),
+      params,
+    );
+  });
+
   test('mergeStoredDeltas refuses a stored row that is not a delta (ValidationError naming it) but does not check the values held', () => {
     const good: Delta = { s: { n: 2 }, o: { n: 1 } };
     for (const bad of [{ bogus: 'not a delta node' }, { c: { x: 5 } }, { a: { list: { p: [[0, 'x', []]] } } }, { s: [1] }, toWireDelta(good)] as unknown as Delta[]) {
