@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.js';
 import type { Json, JsonObject } from '../types.js';
 import { describe } from '../validation.js';
 import { type Segment, where } from './diff.js';
-import { hasOwn, isPlainObject, put } from './json.js';
+import { copyObject, hasOwn, isPlainObject, put } from './json.js';
 import { type ArrayNode, type ObjectNode, decodePointer, parseIndex, removedCount } from './node.js';
 
 /** `target` with `node` applied; `target` must be a plain object. */
@@ -14,7 +14,7 @@ export function applyObject(target: unknown, node: ObjectNode, argument: string,
   }
   const { s, d, c, a, t } = node;
   if (s === undefined && d === undefined && c === undefined && a === undefined && t === undefined) return target;
-  const out: JsonObject = { ...target };
+  const out: JsonObject = copyObject(target);
   if (s !== undefined) {
     for (const key of Object.keys(s)) put(out, key, s[key]);
   }
@@ -40,7 +40,7 @@ export function applyObject(target: unknown, node: ObjectNode, argument: string,
   }
   if (t !== undefined) {
     for (const pointer of Object.keys(t)) {
-      const segments = decodePointer(pointer) as string[];
+      const segments = decodePointer(pointer) as readonly string[];
       const depth = path.length;
       const first = segments[1] as string;
       path.push(first);
@@ -71,7 +71,7 @@ function applyAt(target: unknown, segments: readonly string[], i: number, node: 
   }
   path.push(segment);
   if (!hasOwn(target, segment)) throw new ValidationError(argument, `${where(path)}: changes inside a key the context does not have`);
-  const out: JsonObject = { ...target };
+  const out: JsonObject = copyObject(target);
   put(out, segment, applyAt(target[segment], segments, i + 1, node, argument, path));
   return out;
 }

@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.js';
 import type { JsonObject } from '../types.js';
 import { DEFAULT_MAX_DEPTH, describe, validateJson } from '../validation.js';
-import { hasOwn, isPlainObject, setOwn } from './json.js';
+import { copyObject, hasOwn, isPlainObject, setOwn } from './json.js';
 
 /**
  * Put as a value in the changes given to `updateContext` (or {@link applyChanges}) to delete that
@@ -45,7 +45,7 @@ function onlyDeletes(change: Record<string, unknown>): boolean {
 
 // Plain objects in `changes` merge into plain objects of `target`; anything else replaces.
 function merge(target: JsonObject | undefined, changes: Record<string, unknown>): JsonObject {
-  const out: JsonObject = target === undefined ? {} : { ...target };
+  const out: JsonObject = target === undefined ? {} : copyObject(target);
   for (const key of Object.keys(changes)) {
     const change = changes[key];
     if (change === unset) {

@@ -38,7 +38,22 @@ export function removedCount(splice: Splice): number {
  * Decodes one JSON Pointer (RFC 6901): its segments after a leading `""` (the split at the first
  * "/", kept to save a copy); `undefined` if it is not a pointer with at least one segment.
  */
-export function decodePointer(pointer: string): string[] | undefined {
+export function decodePointer(pointer: string): readonly string[] | undefined {
+  // A delta's pointers are decoded twice (checked, then applied) and the same few recur across
+  // syncs: remembered, up to a bound, as frozen arrays.
+  const known = decoded.get(pointer);
+  if (known !== undefined) return known;
+  const segments = decodeUncached(pointer);
+  if (segments === undefined) return undefined;
+  if (decoded.size >= DECODED_MAX) decoded.clear();
+  decoded.set(pointer, Object.freeze(segments));
+  return segments;
+}
+
+const DECODED_MAX = 1_024;
+const decoded = new Map<string, readonly string[]>();
+
+function decodeUncached(pointer: string): string[] | undefined {
   if (pointer.length < 2 || pointer.charCodeAt(0) !== 47) return undefined;
   const segments = pointer.split('/');
   if (pointer.indexOf('~') < 0) return segments;
