@@ -195,7 +195,9 @@ export interface SyncReader {
    * Must return `null` when no context is stored, otherwise a {@link SyncRead}. The size compared
    * is the backend's own measure of what it stores (bytes of JSON text, or of the stored column).
    * With `known`, a backend with epochs must use it when the context is in `known.epoch`, the
-   * client is 1 to `maxBehind` versions behind, and `clientVersion < known.version <= version`: it
+   * client is 1 to `maxBehind` versions behind, `clientVersion < known.version <= version`, and
+   * the client's next delta (`clientVersion + 1`) is still stored (pruning removes the oldest
+   * first, so a pruned client still gets the context, as without `known`): it
    * answers `known: true` with only the deltas after `known.version` (none when the context is
    * still at it), all of them and within the byte budget; if they are not, it answers as without
    * `known`. So the engine, which holds the merge up to `known.version`, reads each delta once.

@@ -132,6 +132,13 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness, op
           assert.deepEqual({ ...read, deltas: read?.deltas.map((d) => ({ ...d })) }, await plain(client, maxBehind), label);
           assert.equal(read?.known, undefined, `${label}: not known`);
         }
+        // The client's next delta pruned (oldest first): as without known, the context, even for a
+        // known merge at the context version.
+        await backend.deleteDeltasExceedingThreshold(id, 3);
+        const firstGone = await backend.readForSync(id, 0, 100, { version: 4, epoch });
+        assert.equal(firstGone?.known, undefined, 'the client\'s next delta is gone');
+        assert.deepEqual(firstGone?.context, context.context);
+        assert.equal((await backend.readForSync(id, 1, 100, { version: 4, epoch }))?.known, true, 'a client past the pruned delta');
         // A delta after the known version pruned: as without known (the context).
         await backend.deleteDeltasExceedingThreshold(id, 0);
         const pruned = await backend.readForSync(id, 1, 100, { version: 2, epoch });

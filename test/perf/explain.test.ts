@@ -130,12 +130,14 @@ function checkPlan(plan: PlanNode, expectation: Expectation): void {
 
 const schema = `chord_perf_${randomBytes(5).toString('hex')}`;
 const statements = new ChordStatements(schema);
-const at = (sql: string, ...params: string[]): Statement => ({ sql, params });
+const at = (sql: string, ...params: Array<string | null>): Statement => ({ sql, params });
 
 const expectations: Record<string, Expectation> = {
   getContext: { statement: at(statements.getContext, ID), reads: ['chord_contexts'] },
   getDeltas: { statement: at(statements.getDeltas, ID, '45'), reads: ['chord_deltas'] },
-  readForSync: { statement: at(statements.readForSync, ID, '45', '100', '65536'), reads: ['chord_contexts', 'chord_deltas'] },
+  readForSync: { statement: at(statements.readForSync, ID, '45', '100', '65536', null, null), reads: ['chord_contexts', 'chord_deltas'] },
+  // With the engine's hint of a merge it holds (an epoch that may or may not match: the plan is the same).
+  'readForSync with known': { statement: at(statements.readForSync, ID, '45', '100', '65536', '60', 'some-epoch'), reads: ['chord_contexts', 'chord_deltas'] },
   deleteContext: { statement: at(statements.deleteContext, ID), reads: ['chord_contexts'] },
   deleteDeltasForContext: { statement: at(statements.deleteDeltasForContext, ID), reads: ['chord_deltas'] },
   deleteDeltasByTime: { statement: at(statements.deleteDeltasByTime, ID, CUTOFF), reads: ['chord_deltas'] },

@@ -234,10 +234,11 @@ function serverTargets(url: string): PrismaTarget[] {
   ];
 }
 
-function pgliteTarget(): PrismaTarget {
+/** A target on the shared in-process PGlite; `open` makes the backend on it for a migrated schema. */
+function pgliteBased(name: string, open: (db: PGlite, schema: string, clock: () => number) => Promise<PrismaBackend>): PrismaTarget {
   const schemas = new WeakMap<PrismaBackend, string>();
   return {
-    name: 'prisma/pglite',
+    name,
     database: 'pglite',
     inspector: {
       schemaOf: (backend) => schemas.get(backend) ?? 'public',
@@ -248,7 +249,7 @@ function pgliteTarget(): PrismaTarget {
         const db = await sharedPGlite();
         const schema = newSchemaName();
         await migrate({ pool: pglitePool(db) }, { schema });
-        const backend = new PrismaBackend({ adapter: new PrismaPGlite(db), schema, clock });
+        const backend = await open(db, schema, clock);
         schemas.set(backend, schema);
         return backend;
       },
@@ -260,33 +261,17 @@ function pgliteTarget(): PrismaTarget {
   };
 }
 
+function pgliteTarget(): PrismaTarget {
+  return pgliteBased('prisma/pglite', async (db, schema, clock) => new PrismaBackend({ adapter: new PrismaPGlite(db), schema, clock }));
+}
+
 function pgliteSocketTarget(): PrismaTarget {
-  const schemas = new WeakMap<PrismaBackend, string>();
-  return {
-    // The `{ connectionString }` path with no server: the backend's own pg pool and prepared
-    // statements, over the wire protocol, to the same PGlite as prisma/pglite.
-    name: 'prisma/pglite-socket',
-    database: 'pglite',
-    inspector: {
-      schemaOf: (backend) => schemas.get(backend) ?? 'public',
-      query: async <T>(sql: string, params: unknown[] = []) => (await (await sharedPGlite()).query<T>(sql, params)).rows,
-    },
-    harness: {
-      async makeBackend({ clock }) {
-        const db = await sharedPGlite();
-        const { url } = await sharedWire();
-        const schema = newSchemaName();
-        await migrate({ pool: pglitePool(db) }, { schema });
-        const backend = new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1 });
-        schemas.set(backend, schema);
-        return backend;
-      },
-      async dispose(backend) {
-        await backend.close();
-        await (await sharedPGlite()).exec(`DROP SCHEMA IF EXISTS "${schemas.get(backend)}" CASCADE`);
-      },
-    },
-  };
+  // The `{ connectionString }` path with no server: the backend's own pg pool and prepared
+  // statements, over the wire protocol, to the same PGlite as prisma/pglite.
+  return pgliteBased('prisma/pglite-socket', async (_db, schema, clock) => {
+    const { url } = await sharedWire();
+    return new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1 });
+  });
 }
 
 /** A server target this run cannot reach: listed so its tests are reported as skipped. */

@@ -161,7 +161,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const { version, epoch, insertedAt } = stored;
     // One literal per answer (no spread of a shared head): this is the no-change hot path.
     if (version === clientVersion) return { version, epoch, insertedAt, deltas: [], context: null };
-    if (known !== undefined && known.epoch === epoch && clientVersion < known.version && known.version <= version && version - clientVersion <= maxBehind) {
+    if (known !== undefined && known.epoch === epoch && clientVersion < known.version && known.version <= version && version - clientVersion <= maxBehind && this.#hasFirstDelta(contextId, clientVersion)) {
       // The caller holds the merge up to known.version: only what follows it, if anything.
       if (known.version === version) return { version, epoch, insertedAt, deltas: [], context: null, known: true };
       const after = this.#syncDeltas(contextId, known.version, stored, maxBehind);
@@ -170,6 +170,16 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     const deltas = this.#syncDeltas(contextId, clientVersion, stored, maxBehind);
     // The context is parsed only when the deltas can't serve the client.
     return { version, epoch, insertedAt, deltas, context: deltas.length > 0 ? null : (JSON.parse(stored.json) as JsonObject) };
+  }
+
+  /**
+   * Whether the client's next delta is still stored. Pruning removes a context's oldest deltas
+   * first, so while it is there, so are the ones after it: a `known` merge of them still stands
+   * for deltas the storage has, and a client whose deltas were pruned gets the context, merge or not.
+   */
+  #hasFirstDelta(contextId: string, clientVersion: number): boolean {
+    const list = this.#deltas.get(contextId);
+    return list !== undefined && findVersion(list, clientVersion + 1) !== undefined;
   }
 
   /** The deltas from `clientVersion` to `stored.version` when all are kept and within the byte budget, else `[]`. */

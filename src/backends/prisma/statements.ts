@@ -80,11 +80,13 @@ export class ChordStatements {
     // (`max(context size, $4)`), else the context, unless the client is current. So a far-behind
     // client never makes the server build (or this process parse) more than about a context.
     // With `$5`/`$6` (the version and epoch up to which the caller holds the merged deltas; NULL for
-    // none), a context in that epoch at or past that version, within `$3` of the client, reads only
-    // the deltas after `$5` (none when it is still there): `lo` is where the deltas read start.
+    // none), a context in that epoch at or past that version, within `$3` of the client, whose
+    // client's next delta is still stored (pruning goes oldest first: the rest are there too),
+    // reads only the deltas after `$5` (none when it is still there): `lo` is where they start.
     this.readForSync =
       `WITH h0 AS (SELECT version, epoch, inserted_at, pg_column_size(context) AS size, ` +
-      `coalesce(epoch = $6::text AND $5::bigint > $2::bigint AND $5::bigint <= version AND version - $2::bigint <= $3::bigint, false) AS known ` +
+      `coalesce(epoch = $6::text AND $5::bigint > $2::bigint AND $5::bigint <= version AND version - $2::bigint <= $3::bigint ` +
+      `AND EXISTS (SELECT 1 FROM ${d} f WHERE f.context_id = $1::text AND f.version = $2::bigint + 1), false) AS known ` +
       `FROM ${c} WHERE context_id = $1::text), ` +
       `h AS (SELECT h0.*, CASE WHEN known THEN $5::bigint ELSE $2::bigint END AS lo FROM h0), ` +
       `s AS (SELECT count(*) AS n, coalesce(sum(pg_column_size(x.delta)), 0) AS size FROM ${d} x, h ` +

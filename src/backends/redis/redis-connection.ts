@@ -226,39 +226,75 @@ class Opener {
   }
 }
 
-/** One Redis server (or a primary behind a proxy). */
-export class StandaloneConnection implements RedisConnection {
-  readonly cluster = false;
-  readonly #client: RedisNodeClient;
-  readonly #own: boolean;
-  readonly #timeouts: Timeouts;
+/** What a connection's client (one Redis or a Cluster) offers for opening and closing it. */
+interface OpenableClient {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/**
+ * What both connections share: opening the client the backend made once, bounded (a client given
+ * to it must be connected already), the command deadline, and closing.
+ */
+abstract class ConnectionBase<C extends OpenableClient> {
+  protected readonly client: C;
+  protected readonly own: boolean;
+  protected readonly timeouts: Timeouts;
+  protected readonly bounds: CommandBounds;
   readonly #opener = new Opener();
-  readonly #bounds: CommandBounds;
   #closed = false;
 
-  constructor(client: RedisNodeClient, own: boolean, timeouts: Timeouts) {
-    this.#client = client;
-    this.#own = own;
-    this.#timeouts = timeouts;
-    this.#bounds = new CommandBounds(timeouts.commandTimeoutMs);
+  constructor(client: C, own: boolean, timeouts: Timeouts) {
+    this.client = client;
+    this.own = own;
+    this.timeouts = timeouts;
+    this.bounds = new CommandBounds(timeouts.commandTimeoutMs);
   }
 
-  async #ready(operation: string): Promise<void> {
+  /** Why a client given to the backend cannot be used: it is not connected. */
+  protected abstract readonly notConnected: string;
+
+  /** Subscribes `fn` to the client's errors for the length of a connection attempt; returns how to unsubscribe. */
+  protected abstract onFirstError(fn: (error: unknown) => void): () => void;
+
+  /** True when a command can go out now, with no wait for a connection (and none closed). */
+  protected get openNow(): boolean {
+    return !this.#closed && (this.#opener.opened || !this.own) && this.client.isOpen;
+  }
+
+  protected async ready(operation: string): Promise<void> {
     if (this.#closed) throw new Error('the backend is closed');
-    if (!this.#own) {
-      if (this.#client.isOpen) return;
-      throw new Error('the Redis client given to RedisBackend is not connected (call its connect() first)');
+    if (!this.own) {
+      if (this.client.isOpen) return;
+      throw new Error(this.notConnected);
     }
     await this.#opener.open(
       operation,
-      () => this.#client.isOpen,
-      () => this.#client.connect(),
-      (fn) => {
-        this.#client.on('error', fn);
-        return () => this.#client.removeListener('error', fn);
-      },
-      this.#timeouts.connectTimeoutMs,
+      () => this.client.isOpen,
+      () => this.client.connect(),
+      (fn) => this.onFirstError(fn),
+      this.timeouts.connectTimeoutMs,
     );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.own) return;
+    if (this.client.isOpen) await closeWithin(this.client, this.timeouts.commandTimeoutMs);
+  }
+}
+
+/** One Redis server (or a primary behind a proxy). */
+export class StandaloneConnection extends ConnectionBase<RedisNodeClient> implements RedisConnection {
+  readonly cluster = false;
+  protected readonly notConnected = 'the Redis client given to RedisBackend is not connected (call its connect() first)';
+
+  protected onFirstError(fn: (error: unknown) => void): () => void {
+    this.client.on('error', fn);
+    return () => this.client.removeListener('error', fn);
   }
 
   /**
@@ -270,15 +306,13 @@ export class StandaloneConnection implements RedisConnection {
    * drops, written only after the reconnect.
    */
   #command(args: ReadonlyArray<string>): Promise<unknown> {
-    return this.#client.sendCommand(args, this.#client.isReady ? undefined : { abortSignal: this.#bounds.signal() });
+    return this.client.sendCommand(args, this.client.isReady ? undefined : { abortSignal: this.bounds.signal() });
   }
 
   #send(args: ReadonlyArray<string>, operation: string, onError?: (error: unknown) => unknown): Promise<unknown> {
     // Once open, no await before the command: each call is one round trip and nothing more.
-    if (!this.#closed && (this.#opener.opened || !this.#own) && this.#client.isOpen) {
-      return this.#bounds.track(this.#command(args), onError);
-    }
-    return this.#ready(operation).then(() => this.#bounds.track(this.#command(args), onError), onError);
+    if (this.openNow) return this.bounds.track(this.#command(args), onError);
+    return this.ready(operation).then(() => this.bounds.track(this.#command(args), onError), onError);
   }
 
   evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: () => string): Promise<unknown> {
@@ -303,7 +337,7 @@ export class StandaloneConnection implements RedisConnection {
 
   async evalOnShard(shard: Shard, script: LuaScript, args: readonly string[], operation: string): Promise<unknown> {
     try {
-      await this.#ready(operation);
+      await this.ready(operation);
       return await evalWithFallback((a) => shard.send(a), script, [], args);
     } catch (error) {
       throw mapRedisError(error, operation);
@@ -314,18 +348,11 @@ export class StandaloneConnection implements RedisConnection {
     return [
       {
         name: 'redis',
-        makeClient: () => this.#client.duplicate({ name: clientName, socket: { ...socketOptionsOf(this.#client), reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs } }),
+        makeClient: () => this.client.duplicate({ name: clientName, socket: { ...socketOptionsOf(this.client), reconnectStrategy: false, connectTimeout: this.timeouts.connectTimeoutMs } }),
         channels: [channelOf('')],
         sharded: false,
       },
     ];
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#own) return;
-    if (this.#client.isOpen) await closeWithin(this.#client, this.#timeouts.commandTimeoutMs);
   }
 }
 
@@ -335,36 +362,13 @@ function socketOptionsOf(client: RedisNodeClient): Record<string, unknown> {
 }
 
 /** A Redis Cluster: per-context commands go to the slot's master, per-shard scripts to each master. */
-export class ClusterConnection implements RedisConnection {
+export class ClusterConnection extends ConnectionBase<RedisClusterClient> implements RedisConnection {
   readonly cluster = true;
-  readonly #cluster: RedisClusterClient;
-  readonly #own: boolean;
-  readonly #timeouts: Timeouts;
-  readonly #opener = new Opener();
-  readonly #bounds: CommandBounds;
-  #closed = false;
+  protected readonly notConnected = 'the Redis Cluster client given to RedisBackend is not connected (call its connect() first)';
   #rediscovering: Promise<void> | undefined;
 
-  constructor(cluster: RedisClusterClient, own: boolean, timeouts: Timeouts) {
-    this.#cluster = cluster;
-    this.#own = own;
-    this.#timeouts = timeouts;
-    this.#bounds = new CommandBounds(timeouts.commandTimeoutMs);
-  }
-
-  async #ready(operation: string): Promise<void> {
-    if (this.#closed) throw new Error('the backend is closed');
-    if (!this.#own) {
-      if (this.#cluster.isOpen) return;
-      throw new Error('the Redis Cluster client given to RedisBackend is not connected (call its connect() first)');
-    }
-    await this.#opener.open(
-      operation,
-      () => this.#cluster.isOpen,
-      () => this.#cluster.connect(),
-      () => () => {},
-      this.#timeouts.connectTimeoutMs,
-    );
+  protected onFirstError(): () => void {
+    return () => {};
   }
 
   /**
@@ -375,9 +379,9 @@ export class ClusterConnection implements RedisConnection {
   refreshTopology(): Promise<void> {
     this.#rediscovering ??= (async () => {
       try {
-        const slots = this.#cluster._slots;
+        const slots = this.client._slots;
         if (slots === undefined) return;
-        const live = this.#cluster.masters.find((m) => m.client?.isReady) ?? this.#cluster.masters[0];
+        const live = this.client.masters.find((m) => m.client?.isReady) ?? this.client.masters[0];
         const client = live?.client;
         if (client !== undefined) await slots.rediscover(client);
       } catch {
@@ -395,12 +399,12 @@ export class ClusterConnection implements RedisConnection {
 
   #send(key: string | undefined, args: ReadonlyArray<string>, operation: string): Promise<unknown> {
     const send = () =>
-      this.#bounds.track(this.#cluster.sendCommand(key, false, args, { abortSignal: this.#bounds.signal() })).catch((error: unknown) => {
+      this.bounds.track(this.client.sendCommand(key, false, args, { abortSignal: this.bounds.signal() })).catch((error: unknown) => {
         this.#failed(error);
         throw error;
       });
-    if (!this.#closed && (this.#opener.opened || !this.#own) && this.#cluster.isOpen) return send();
-    return this.#ready(operation).then(send);
+    if (this.openNow) return send();
+    return this.ready(operation).then(send);
   }
 
   evalOn(script: LuaScript, keys: readonly string[], args: readonly string[], operation: () => string): Promise<unknown> {
@@ -417,13 +421,13 @@ export class ClusterConnection implements RedisConnection {
 
   async shards(operation: string): Promise<Shard[]> {
     try {
-      await this.#ready(operation);
+      await this.ready(operation);
     } catch (error) {
       throw mapRedisError(error, operation);
     }
     const tags = tagsBySlot();
     const byMaster = new Map<string, { node: RedisClusterNode; buckets: string[] }>();
-    const slots = this.#cluster.slots;
+    const slots = this.client.slots;
     for (let slot = 0; slot < slots.length; slot++) {
       const master = slots[slot]?.master;
       if (master === undefined) {
@@ -441,7 +445,7 @@ export class ClusterConnection implements RedisConnection {
       buckets,
       bucketList: buckets.join(','),
       send: async (args) => {
-        return this.#bounds.track(this.#cluster.nodeClient(node).then((client) => client.sendCommand(args, { abortSignal: this.#bounds.signal() })));
+        return this.bounds.track(this.client.nodeClient(node).then((client) => client.sendCommand(args, { abortSignal: this.bounds.signal() })));
       },
     }));
   }
@@ -458,7 +462,7 @@ export class ClusterConnection implements RedisConnection {
   async subscriptionTargets(channelOf: (bucket: string) => string, operation: string, clientName: string): Promise<SubscriptionTarget[]> {
     await this.refreshTopology();
     const shards = await this.shards(operation);
-    const defaults = this.#cluster._options?.defaults ?? {};
+    const defaults = this.client._options?.defaults ?? {};
     const socketDefaults = (defaults.socket ?? {}) as Record<string, unknown>;
     const { createClient } = await import('redis');
     return shards.map((shard) => {
@@ -469,19 +473,12 @@ export class ClusterConnection implements RedisConnection {
           createClient({
             ...defaults,
             name: clientName,
-            socket: { ...socketDefaults, host, port, reconnectStrategy: false, connectTimeout: this.#timeouts.connectTimeoutMs },
+            socket: { ...socketDefaults, host, port, reconnectStrategy: false, connectTimeout: this.timeouts.connectTimeoutMs },
           }) as unknown as RedisNodeClient,
         channels: shard.buckets.map(channelOf),
         sharded: true,
       };
     });
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#own) return;
-    if (this.#cluster.isOpen) await closeWithin(this.#cluster, this.#timeouts.commandTimeoutMs);
   }
 }
 

@@ -165,7 +165,8 @@ return {1, epoch}`;
 /**
  * A sync's reads at once: ARGV[4] client version, [5] most versions behind, [6] byte floor of the
  * delta budget, [7] and [8] the version and epoch up to which the caller holds the merged deltas
- * ('' none). Returns nil (no context), or {version, time, epoch, kind, payload}: kind 0 the client
+ * ('' none), used only while the client's next delta is stored (pruning goes oldest first, so the
+ * rest are too). Returns nil (no context), or {version, time, epoch, kind, payload}: kind 0 the client
  * is current (no payload), 1 the deltas [version, time, JSON, …], 2 the context JSON, 3 the context
  * is at the caller's known version (no payload), 4 the deltas after the caller's known version.
  * Deltas only when every version from the client's to the context's is stored and their JSON adds
@@ -181,7 +182,8 @@ local lo = cv
 local known = false
 if ARGV[8] ~= '' and h[3] == ARGV[8] then
   local k = tonumber(ARGV[7])
-  if k > cv and k <= v and v - cv <= tonumber(ARGV[5]) then
+  local next = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[4], '+inf', 'LIMIT', 0, 1)[1]
+  if k > cv and k <= v and v - cv <= tonumber(ARGV[5]) and next and tonumber(next) == cv + 1 then
     if k == v then return {h[1], h[2], h[3], 3} end
     lo = k
     known = true
