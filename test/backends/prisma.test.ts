@@ -232,6 +232,8 @@ describe('PrismaBackend config', () => {
       [{ connectionString: url, connectTimeoutMs: 0 }, 'config.connectTimeoutMs'],
       [{ connectionString: url, poolSize: 1.5 }, 'config.poolSize'],
       [{ connectionString: url, onPoolError: 'log' }, 'config.onPoolError'],
+      [{ connectionString: url, cleanupLock: 'no' }, 'config.cleanupLock'],
+      [{ prisma: fakeClient, cleanupLock: false }, 'config.cleanupLock'],
     ];
     for (const [config, argument] of cases) {
       expect(() => new PrismaBackend(config as never), JSON.stringify(config)).toThrow(ValidationError);

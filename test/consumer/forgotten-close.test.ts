@@ -1,7 +1,8 @@
 // A process that uses PrismaBackend or migrate() and forgets close() still exits when its work is
 // done: the pools they make let idle connections go (allowExitOnIdle), instead of holding the
 // event loop until pg's idle timeout (10 s, plus a second) ends them.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import { REPO_ROOT, ensureBuilt } from '../support/build.js';
@@ -28,7 +29,9 @@ test('after migrate() and PrismaBackend calls without close(), nothing keeps the
       holding: process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap'),
     })));`;
   // The bound is only there so a regression fails instead of hanging; the assertion is on what holds the loop.
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+  // Not execFileSync: without a server, the database is PGlite served from this very process,
+  // which must go on answering while the child runs.
+  const { stdout: out } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
     env: { ...process.env, URL: await url() },
     encoding: 'utf8',
     timeout: 60_000,

@@ -102,4 +102,18 @@ describe.skipIf(server === undefined)('two app instances with startCleanup on on
       await holder.end();
     }
   });
+
+  test('with cleanupLock: false a pass runs without the lock (for one-session servers), even while another session holds it', async () => {
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    const backend = new PrismaBackend({ connectionString: db.url, poolSize: 1, cleanupLock: false });
+    try {
+      await holder.query(`SELECT pg_advisory_lock(${0x63687264}, hashtext('chord'))`);
+      expect(await backend.withExclusiveCleanup(() => backend.listContexts())).toEqual({ ran: true, result: [] });
+    } finally {
+      await holder.query(`SELECT pg_advisory_unlock(${0x63687264}, hashtext('chord'))`).catch(() => {});
+      await backend.close();
+      await holder.end();
+    }
+  });
 });

@@ -270,7 +270,8 @@ function pgliteSocketTarget(): PrismaTarget {
   // statements, over the wire protocol, to the same PGlite as prisma/pglite.
   return pgliteBased('prisma/pglite-socket', async (_db, schema, clock) => {
     const { url } = await sharedWire();
-    return new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1 });
+    // One session at a time: no cleanup lock, whose session of its own would wait on the pool's.
+    return new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1, cleanupLock: false });
   });
 }
 

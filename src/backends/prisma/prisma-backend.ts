@@ -99,6 +99,14 @@ export interface PrismaBackendConnectionConfig extends PrismaBackendCommonConfig
    * connects anew on the next call either way. Default: ignore.
    */
   readonly onPoolError?: (error: Error) => void;
+  /**
+   * Whether cleanup passes (`cleanup`, `startCleanup`) of several processes on one schema take
+   * turns, by a PostgreSQL advisory lock held on a session of its own beside the pool's. Set
+   * `false` for a server that serves one session at a time (PGlite's socket server), where that
+   * second session would wait for the pool's to end and each pass would fail after
+   * `connectTimeoutMs`; passes may then overlap, which costs work but loses nothing. Default: true.
+   */
+  readonly cleanupLock?: boolean;
 }
 
 /**
@@ -187,6 +195,10 @@ function validateConfig(config: unknown): asserts config is PrismaBackendConfig 
     }
     validatePGliteListener(c.listen, 'config.listen');
   }
+  if (c.cleanupLock !== undefined) {
+    if (c.connectionString === undefined) throw new ValidationError('config.cleanupLock', 'is for the connectionString form (the others take no cleanup lock)');
+    if (typeof c.cleanupLock !== 'boolean') throw new ValidationError('config.cleanupLock', `must be a boolean, got ${describe(c.cleanupLock)}`);
+  }
   if (c.onPoolError !== undefined && typeof c.onPoolError !== 'function') {
     throw new ValidationError('config.onPoolError', `must be a function, got ${describe(c.onPoolError)}`);
   }
@@ -264,18 +276,20 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       // Prisma's raw-query path costs 1.4–3.9× per call (docs/benchmarks.md, "via Prisma").
       this.#exec = new PgSqlExecutor(pool, { statementTimeoutMs, lockTimeoutMs, connecting });
       const lockUrl = url?.url ?? config.connectionString;
-      this.#lockSession = async () => {
-        // Not from the pool: the pass itself needs the pool's connections (a pool of 1 would wait on itself).
-        const client = new pg.Client({ connectionString: lockUrl, connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
-        client.on('error', () => undefined); // a dropped session frees the lock; the pass's own statements report
-        try {
-          await client.connect();
-        } catch (error) {
-          await client.end().catch(() => undefined);
-          throw error;
-        }
-        return { session: client, close: () => client.end().catch(() => undefined) };
-      };
+      if (config.cleanupLock !== false) {
+        this.#lockSession = async () => {
+          // Not from the pool: the pass itself needs the pool's connections (a pool of 1 would wait on itself).
+          const client = new pg.Client({ connectionString: lockUrl, connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
+          client.on('error', () => undefined); // a dropped session frees the lock; the pass's own statements report
+          try {
+            await client.connect();
+          } catch (error) {
+            await client.end().catch(() => undefined);
+            throw error;
+          }
+          return { session: client, close: () => client.end().catch(() => undefined) };
+        };
+      }
       const listenUrl = url?.url ?? config.connectionString;
       const connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       this.#changes = new PgChangeFeed(async () => {
