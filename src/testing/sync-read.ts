@@ -85,6 +85,20 @@ export function registerSyncReadTests(api: SuiteApi, harness: BackendHarness, op
       assert.equal(fits?.context, null);
     });
 
+    test('readForSync at versions past 1e14 reads exactly the deltas after the client (no digit lost)', async (raw, clock) => {
+      const backend = requireSyncReader(raw);
+      const id = randomId();
+      const top = Number.MAX_SAFE_INTEGER - 1;
+      await writeDeltas(backend, clock, id, [[top - 3, 10], [top - 2, 20], [top - 1, 30], [top, 40]]);
+      const context = await backend.setContext(id, { at: 'top' }, top);
+      assert.deepEqual(versionsOf((await backend.readForSync(id, top - 2, 100))?.deltas ?? []), [top - 1, top]);
+      if (options.epochs) {
+        const read = await backend.readForSync(id, top - 3, 100, { version: top - 1, epoch: context.epoch as string });
+        assert.equal(read?.known, true);
+        assert.deepEqual(versionsOf(read?.deltas ?? []), [top]);
+      }
+    });
+
     test('readForSync refuses bad arguments with ValidationError naming them', async (raw) => {
       const backend = requireSyncReader(raw);
       const id = randomId();

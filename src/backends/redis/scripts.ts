@@ -178,18 +178,20 @@ if not h[1] then return false end
 local v = tonumber(h[1])
 local cv = tonumber(ARGV[4])
 if v == cv then return {h[1], h[2], h[3], 0} end
-local lo = cv
+-- lo: the version the deltas read start after, kept as the caller's text (a Lua number past 1e14
+-- would be written in exponent form, losing digits).
+local lo = ARGV[4]
 local known = false
 if ARGV[8] ~= '' and h[3] == ARGV[8] then
   local k = tonumber(ARGV[7])
   local next = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[4], '+inf', 'LIMIT', 0, 1)[1]
   if k > cv and k <= v and v - cv <= tonumber(ARGV[5]) and next and tonumber(next) == cv + 1 then
     if k == v then return {h[1], h[2], h[3], 3} end
-    lo = k
+    lo = ARGV[7]
     known = true
   end
 end
-local behind = v - lo
+local behind = v - tonumber(lo)
 if v > cv and v - cv <= tonumber(ARGV[5]) and redis.call('ZCOUNT', KEYS[2], '(' .. lo, h[1]) == behind then
   local budget = math.max(redis.call('HSTRLEN', KEYS[1], 'j'), tonumber(ARGV[6]))
   local vs = {}
