@@ -46,11 +46,20 @@ function childOf(map: Map<string, MergeNode | Raw>, key: string): MergeNode | un
  * children stay {@link Raw} until touched.
  */
 export function toShallowMergeNode(node: ObjectNode): MergeNode {
+  return fillMergeNode(node, asRaw);
+}
+
+function asRaw(child: ObjectNode): Raw {
+  return { raw: child };
+}
+
+// A node's maps filled from `node`, its object children made by `child` (expanded, or kept Raw).
+function fillMergeNode(node: ObjectNode, child: (node: ObjectNode) => MergeNode | Raw): MergeNode {
   const m = newMergeNode();
   if (node.s !== undefined) for (const key of Object.keys(node.s)) m.s.set(key, node.s[key] as Json);
   if (node.o !== undefined) for (const key of Object.keys(node.o)) m.o.set(key, node.o[key] as Json);
   if (node.d !== undefined) for (const key of Object.keys(node.d)) m.d.set(key, (node.d as JsonObject)[key] as Json);
-  if (node.c !== undefined) for (const key of Object.keys(node.c)) m.c.set(key, { raw: node.c[key] as ObjectNode });
+  if (node.c !== undefined) for (const key of Object.keys(node.c)) m.c.set(key, child(node.c[key] as ObjectNode));
   if (node.a !== undefined) for (const key of Object.keys(node.a)) m.a.set(key, toMergeArray(node.a[key] as ArrayNode));
   return m;
 }
@@ -74,13 +83,7 @@ export function newMergeNode(): MergeNode {
 }
 
 export function toMergeNode(node: ObjectNode): MergeNode {
-  const m = newMergeNode();
-  if (node.s !== undefined) for (const key of Object.keys(node.s)) m.s.set(key, node.s[key] as Json);
-  if (node.o !== undefined) for (const key of Object.keys(node.o)) m.o.set(key, node.o[key] as Json);
-  if (node.d !== undefined) for (const key of Object.keys(node.d)) m.d.set(key, (node.d as JsonObject)[key] as Json);
-  if (node.c !== undefined) for (const key of Object.keys(node.c)) m.c.set(key, toMergeNode(node.c[key] as ObjectNode));
-  if (node.a !== undefined) for (const key of Object.keys(node.a)) m.a.set(key, toMergeArray(node.a[key] as ArrayNode));
-  return m;
+  return fillMergeNode(node, toMergeNode);
 }
 
 // Ops in old-index order; a splice at the index of a changed item inserts before it.
