@@ -11,10 +11,10 @@ import { pathToFileURL } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
-import { Chord } from '../../src/engine/chord.js';
-import { REPO_ROOT } from '../support/build.js';
-import { emptyWireDatabase } from '../support/targets.js';
+import { PrismaBackend, migrate } from '../../../src/backends/prisma/index.js';
+import { Chord } from '../../../src/engine/chord.js';
+import { REPO_ROOT } from '../../support/build.js';
+import { emptyWireDatabase } from '../../support/targets.js';
 
 const emptyDatabase = emptyWireDatabase();
 let app: string;

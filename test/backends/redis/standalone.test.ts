@@ -1,8 +1,8 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { describe, expect, test } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
-import { ValidationError } from '../../src/errors.js';
-import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../src/testing/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { ValidationError } from '../../../src/errors.js';
+import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../../src/testing/index.js';
 import { expectUnavailable, registerSharedRedisTests } from './shared-tests.js';
 import { localHarness, localRedisProblem, LOCAL_REDIS_URL } from './support.js';
 

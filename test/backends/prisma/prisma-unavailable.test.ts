@@ -2,10 +2,10 @@
 // hang, never a crash.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
-import { createRunDatabase, serverUrl } from '../support/database.js';
-import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
-import { type SilentServer, expectUnavailable, refusedUrl, silentServer } from '../support/unreachable.js';
+import { PrismaBackend, migrate } from '../../../src/backends/prisma/index.js';
+import { createRunDatabase, serverUrl } from '../../support/database.js';
+import { databaseChoice, noServerReason, skipNote } from '../../support/targets.js';
+import { type SilentServer, expectUnavailable, refusedUrl, silentServer } from '../../support/unreachable.js';
 
 /** A stuck database: accepts connections and never answers. */
 let silent: SilentServer;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { RedisBackend } from '../../src/backends/redis/index.js';
-import type { BackendHarness } from '../../src/testing/harness.js';
-import type { DisposableRedisCluster } from '../support/redis-cluster.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import type { BackendHarness } from '../../../src/testing/harness.js';
+import type { DisposableRedisCluster } from '../../support/redis-cluster.js';
 
 /** A harness on a disposable Cluster: a new key prefix per backend, so each starts empty. */
 export function clusterHarness(

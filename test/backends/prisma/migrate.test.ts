@@ -16,10 +16,10 @@ import {
   pglitePool,
   type MigrateProgress,
   type MigrateTarget,
-} from '../../src/backends/prisma/index.js';
-import { ensureBuilt } from '../support/build.js';
-import { serverUrl } from '../support/database.js';
-import { databaseChoice, emptyWireDatabase, noServerReason, skipNote } from '../support/targets.js';
+} from '../../../src/backends/prisma/index.js';
+import { ensureBuilt } from '../../support/build.js';
+import { serverUrl } from '../../support/database.js';
+import { databaseChoice, emptyWireDatabase, noServerReason, skipNote } from '../../support/targets.js';
 
 /** An empty database: a new one on the run's server, or a new schema on this file's PGlite. */
 interface EmptyDatabase {

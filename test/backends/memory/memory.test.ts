@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
-import { compareCodePoints } from '../../src/backends/memory/code-point-order.js';
-import { ValidationError, VersionConflictError } from '../../src/errors.js';
-import { runBackendConformance } from '../../src/testing/index.js';
+import { MemoryBackend } from '../../../src/backends/memory/memory-backend.js';
+import { compareCodePoints } from '../../../src/backends/memory/code-point-order.js';
+import { ValidationError, VersionConflictError } from '../../../src/errors.js';
+import { runBackendConformance } from '../../../src/testing/index.js';
 
 runBackendConformance({ describe, test }, { makeBackend: ({ clock }) => new MemoryBackend({ clock }) });
 

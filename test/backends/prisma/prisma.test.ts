@@ -4,12 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import { BackendUnavailableError, ConfigurationError, ValidationError, VersionConflictError } from '../../src/errors.js';
-import { PrismaBackend, migrate } from '../../src/backends/prisma/index.js';
-import { manualClock } from '../../src/testing/harness.js';
-import { serverUrl } from '../support/database.js';
-import { runBackendConformance } from '../../src/testing/index.js';
-import { databaseChoice, noServerReason, prismaTargets, skipNote, type PrismaTarget } from '../support/targets.js';
+import { BackendUnavailableError, ConfigurationError, ValidationError, VersionConflictError } from '../../../src/errors.js';
+import { PrismaBackend, migrate } from '../../../src/backends/prisma/index.js';
+import { manualClock } from '../../../src/testing/harness.js';
+import { serverUrl } from '../../support/database.js';
+import { runBackendConformance } from '../../../src/testing/index.js';
+import { databaseChoice, noServerReason, prismaTargets, skipNote, type PrismaTarget } from '../../support/targets.js';
 
 async function withBackend(target: PrismaTarget, fn: (backend: PrismaBackend, clock: ReturnType<typeof manualClock>) => Promise<void>): Promise<void> {
   const clock = manualClock();

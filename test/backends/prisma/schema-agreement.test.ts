@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import type { PrismaBackend } from '../../src/backends/prisma/index.js';
-import { manualClock } from '../../src/testing/harness.js';
-import { prismaTargets, type PrismaTarget } from '../support/targets.js';
+import type { PrismaBackend } from '../../../src/backends/prisma/index.js';
+import { manualClock } from '../../../src/testing/harness.js';
+import { prismaTargets, type PrismaTarget } from '../../support/targets.js';
 
 interface DeclaredColumn {
   readonly name: string;
@@ -64,7 +64,7 @@ function parsePrismaSchema(text: string): DeclaredTable[] {
   return tables;
 }
 
-const schemaText = readFileSync(fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url)), 'utf8');
+const schemaText = readFileSync(fileURLToPath(new URL('../../../prisma/schema.prisma', import.meta.url)), 'utf8');
 const declared = parsePrismaSchema(schemaText);
 
 // One target per database engine is enough: the schema is what is compared, not the executor.

@@ -12,11 +12,11 @@ import {
   migrationScript,
   readMigrations,
   type MigrateProgress,
-} from '../../src/backends/prisma/index.js';
-import { main } from '../../src/cli/main.js';
-import { ValidationError } from '../../src/errors.js';
-import { recordingIo } from '../cli/io.js';
-import { emptyWireDatabase } from '../support/targets.js';
+} from '../../../src/backends/prisma/index.js';
+import { main } from '../../../src/cli/main.js';
+import { ValidationError } from '../../../src/errors.js';
+import { recordingIo } from '../../cli/io.js';
+import { emptyWireDatabase } from '../../support/targets.js';
 
 const emptyDatabase = emptyWireDatabase();
 

@@ -2,11 +2,11 @@
 import { strict as assert } from 'node:assert';
 import { createClient } from 'redis';
 import { expect, test } from 'vitest';
-import type { ChangeNotice } from '../../src/backend.js';
-import type { RedisBackend } from '../../src/backends/redis/index.js';
-import { BackendUnavailableError, ChordError } from '../../src/errors.js';
-import { Chord } from '../../src/engine/chord.js';
-import { manualClock } from '../../src/testing/harness.js';
+import type { ChangeNotice } from '../../../src/backend.js';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
+import { BackendUnavailableError, ChordError } from '../../../src/errors.js';
+import { Chord } from '../../../src/engine/chord.js';
+import { manualClock } from '../../../src/testing/harness.js';
 
 /** Ids a key-pattern or hash-tag scheme could get wrong: braces, glob characters, separators, non-ASCII. */
 export const HOSTILE_IDS: readonly string[] = [

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, test } from 'vitest';
-import { idTag, slotOfTag } from '../../src/backends/redis/keys.js';
-import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../src/testing/index.js';
-import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../support/redis-cluster.js';
+import { idTag, slotOfTag } from '../../../src/backends/redis/keys.js';
+import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../../src/testing/index.js';
+import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../../support/redis-cluster.js';
 import { clusterHarness } from './cluster-support.js';
 import { registerSharedRedisTests } from './shared-tests.js';
 

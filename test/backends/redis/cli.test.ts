@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
-import { main } from '../../src/cli/main.js';
-import { recordingIo } from '../cli/io.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { main } from '../../../src/cli/main.js';
+import { recordingIo } from '../../cli/io.js';
 import { deleteKeysWithPrefix, localRedisProblem, LOCAL_REDIS_URL } from './support.js';
 
 const problem = await localRedisProblem();

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import { type DriverErrorOrigin, mapDriverError, markDriverError } from '../../src/backends/prisma/driver-errors.js';
+import { type DriverErrorOrigin, mapDriverError, markDriverError } from '../../../src/backends/prisma/driver-errors.js';
 import {
   BackendUnavailableError,
   ChordError,
@@ -15,7 +15,7 @@ import {
   StatementError,
   TimeoutError,
   VersionConflictError,
-} from '../../src/errors.js';
+} from '../../../src/errors.js';
 
 /** What pg throws for an ErrorResponse: pg-protocol's DatabaseError with the SQLSTATE as `code`. */
 function pgError(code: string, message = `server error ${code}`): Error {

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
-import type { BackendHarness } from '../../src/testing/harness.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import type { BackendHarness } from '../../../src/testing/harness.js';
 
 export const LOCAL_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -1,13 +1,13 @@
 // A master of the disposable Cluster is killed (SIGKILL) under 8 concurrent engine writers.
 import { strict as assert } from 'node:assert';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
-import { slotOfTag, idTag } from '../../src/backends/redis/keys.js';
-import { applyDelta } from '../../src/delta/index.js';
-import { Chord } from '../../src/engine/chord.js';
-import { ChordError } from '../../src/errors.js';
-import type { JsonObject } from '../../src/types.js';
-import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../support/redis-cluster.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { slotOfTag, idTag } from '../../../src/backends/redis/keys.js';
+import { applyDelta } from '../../../src/delta/index.js';
+import { Chord } from '../../../src/engine/chord.js';
+import { ChordError } from '../../../src/errors.js';
+import type { JsonObject } from '../../../src/types.js';
+import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../../support/redis-cluster.js';
 
 const problem = redisClusterProblem();
 // Started in beforeAll, not at import, so collecting the tests (vitest list) starts nothing.

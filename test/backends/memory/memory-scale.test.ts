@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { Chord } from '../../src/engine/chord.js';
-import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
-import { SortedIdSet } from '../../src/backends/memory/sorted-id-set.js';
-import { compareCodePoints } from '../../src/backends/memory/code-point-order.js';
+import { Chord } from '../../../src/engine/chord.js';
+import { MemoryBackend } from '../../../src/backends/memory/memory-backend.js';
+import { SortedIdSet } from '../../../src/backends/memory/sorted-id-set.js';
+import { compareCodePoints } from '../../../src/backends/memory/code-point-order.js';
 
 const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
