@@ -4,37 +4,22 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { applyChanges, unset, ValidationError } from '../../src/index.js';
 import type { ContextChange, ContextChanges } from '../../src/index.js';
-import type { Json } from '../../src/types.js';
+import { jsonArb, keyArb, objectArb } from '../delta/support.js';
 import { decodeChanges, encodeChanges, parseWriteRequest } from '../../src/wire/writes.js';
 
-// Keys that look like parts of the wire format or of Object.prototype, beside plain ones.
-const KEYS = ['a', 'b', 'unset', '$unset', 'merge', 'kind', '__proto__', 'constructor', ''];
-const key = fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 3 }));
-const scalar = fc.oneof(fc.constant(null), fc.boolean(), fc.integer({ min: -3, max: 3 }), fc.string({ maxLength: 3 }));
-const { value } = fc.letrec<{ value: Json }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small' },
-    scalar,
-    fc.array(scalar, { maxLength: 3 }),
-    fc.dictionary(key, tie('value'), { maxKeys: 3, noNullPrototype: true }),
-  ),
+// The delta tests' adversarial keys, and keys that look like parts of the write format.
+const key = fc.oneof(keyArb, fc.constantFrom('unset', '$unset', 'merge', 'kind', 'context'));
+const { changes: changesArb } = fc.letrec<{ changes: ContextChanges; change: ContextChange }>((tie) => ({
+  changes: fc.dictionary(key, tie('change'), { maxKeys: 4, noNullPrototype: true }),
+  change: fc.oneof({ depthSize: 'small' }, jsonArb, fc.constant(unset), tie('changes')),
 }));
-const { change } = fc.letrec<{ change: ContextChange }>((tie) => ({
-  change: fc.oneof(
-    { depthSize: 'small' },
-    value,
-    fc.constant(unset),
-    fc.dictionary(key, tie('change'), { maxKeys: 3, noNullPrototype: true }),
-  ),
-}));
-const changesArb: fc.Arbitrary<ContextChanges> = fc.dictionary(key, change, { maxKeys: 4, noNullPrototype: true });
-const contextArb = fc.dictionary(key, value, { maxKeys: 4, noNullPrototype: true });
+const contextArb = objectArb;
 
 /**
  * A form to compare by value: a key named `constructor` defeats toStrictEqual's type check, so
  * objects become sorted entry lists (and `unset` a marker no JSON value can be).
  */
-type Canon = readonly ['unset'] | readonly ['object', [string, Canon][]] | readonly ['json', unknown];
+type Canon = readonly ['unset'] | readonly ['object', [string, Canon][]] | readonly ['array', Canon[]] | readonly ['json', unknown];
 function canon(value: unknown): Canon {
   if (value === unset) return ['unset'];
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
@@ -42,6 +27,7 @@ function canon(value: unknown): Canon {
     const entries = Object.keys(value).map((k): [string, Canon] => [k, canon((value as Record<string, unknown>)[k])]);
     return ['object', entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
   }
+  if (Array.isArray(value)) return ['array', value.map(canon)];
   return ['json', value];
 }
 
