@@ -1,13 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { describe } from '../validation.js';
 import type { SyncHandler } from './sync-handler.js';
 
-/** A `node:http` request listener: `http.createServer(listener)`, Express's `app.use(listener)`, Fastify's raw req/res. */
-export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+/**
+ * A Node request listener: `http.createServer(listener)`, Express's `app.use(listener)`, Fastify's
+ * raw req/res, and `http2.createSecureServer({ allowHTTP1: true, … }, listener)` (which hands it
+ * HTTP/2 streams and, after an ALPN fallback, HTTP/1.1 requests) or `http2.createServer(listener)`.
+ */
+export type NodeRequestListener = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 
-function plainError(res: ServerResponse, status: number, message: string): void {
+type NodeRequest = IncomingMessage | Http2ServerRequest;
+type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * Headers that HTTP/2 forbids (RFC 9113 §8.2.2): node:http2 throws on them, and a handler written
+ * for HTTP/1.1 may well set `connection: keep-alive`. On HTTP/2 they mean nothing, so they are dropped.
+ */
+const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function isHttp2(req: NodeRequest): req is Http2ServerRequest {
+  return req.httpVersionMajor === 2;
+}
+
+function plainError(res: NodeResponse, status: number, message: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -17,9 +35,15 @@ function plainError(res: ServerResponse, status: number, message: string): void 
   res.end(JSON.stringify({ error: { code, message } }));
 }
 
-function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
+function origin(req: NodeRequest): string {
+  // HTTP/2 has `:scheme` and `:authority` instead of the socket's TLS state and a Host header.
+  if (isHttp2(req)) return `${req.scheme === 'https' ? 'https' : 'http'}://${req.authority ?? req.headers.host ?? 'localhost'}`;
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const url = new URL(req.url ?? '/', `${encrypted ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
+  return `${encrypted ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
+}
+
+function toRequest(req: NodeRequest, signal: AbortSignal): Request {
+  const url = new URL(req.url ?? '/', origin(req));
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -37,7 +61,7 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   } as RequestInit);
 }
 
-function drained(res: ServerResponse): Promise<void> {
+function drained(res: NodeResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);
@@ -49,12 +73,18 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-async function serve(handler: SyncHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(handler: SyncHandler, req: NodeRequest, res: NodeResponse): Promise<void> {
   const abort = new AbortController();
-  // 'close' before the response finished: the client went away (or the socket broke). That ends
-  // the request's signal, hence its `watch`, and the body is cancelled below.
+  // Http2ServerResponse has no `destroyed`, so whether the response can still be written is
+  // tracked here, the same way for both protocols.
+  let closed = false;
+  // 'close' before the response finished: the client went away, the socket broke, or (HTTP/2)
+  // the stream was reset. That ends the request's signal, hence its `watch`, and the body is
+  // cancelled below.
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort();
+    closed = true;
+    // `writableEnded`, not `writableFinished`: Http2ServerResponse reports a reset stream as finished.
+    if (!res.writableEnded) abort.abort();
   });
 
   let request: Request;
@@ -73,8 +103,9 @@ async function serve(handler: SyncHandler, req: IncomingMessage, res: ServerResp
   }
 
   const setCookies = response.headers.getSetCookie();
+  const http2 = isHttp2(req);
   for (const [name, value] of response.headers) {
-    if (name !== 'set-cookie') res.setHeader(name, value);
+    if (name !== 'set-cookie' && !(http2 && CONNECTION_HEADERS.has(name))) res.setHeader(name, value);
   }
   if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
   res.statusCode = response.status;
@@ -91,24 +122,28 @@ async function serve(handler: SyncHandler, req: IncomingMessage, res: ServerResp
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done || res.destroyed) break;
+      if (done || closed) break;
       // Backpressure: the next chunk is read only once the socket took this one, so an SSE stream
       // never queues more than one update for a slow client.
-      if (!res.write(value)) await drained(res);
+      // (Both response classes take a Uint8Array; their `write` overloads just differ in shape.)
+      if (!(res as { write(chunk: Uint8Array): boolean }).write(value)) await drained(res);
     }
-    if (!res.destroyed) res.end();
+    if (!closed) res.end();
   } catch {
     res.destroy();
   } finally {
     abort.signal.removeEventListener('abort', cancel);
-    if (res.destroyed) cancel();
+    if (closed) cancel();
   }
 }
 
 /**
- * Adapts a Web-standard handler (such as {@link createSyncHandler}'s) to `node:http`. The request's
- * `signal` aborts when the client's connection closes, which ends an SSE stream and its `watch`;
- * a response body is written with backpressure.
+ * Adapts a Web-standard handler (such as {@link createSyncHandler}'s) to `node:http` and
+ * `node:http2` (its compatibility API: `http2.createSecureServer({ allowHTTP1: true, … }, listener)`
+ * serves HTTP/2 and, to clients that offer only HTTP/1.1 in ALPN, HTTP/1.1). The request's `signal`
+ * aborts when the client's connection closes or (HTTP/2) its stream is reset, which ends an SSE
+ * stream and its `watch`; a response body is written with backpressure. On HTTP/2 the headers
+ * HTTP/2 forbids (`connection`, `keep-alive`, `transfer-encoding`…) are left out of the response.
  */
 export function toNodeHandler(handler: SyncHandler): NodeRequestListener {
   if (typeof handler !== 'function') throw new ValidationError('handler', `must be a function (request) => Promise<Response>, got ${describe(handler)}`);

@@ -1,0 +1,214 @@
+/**
+ * toNodeHandler on node:http2: `createSecureServer({ allowHTTP1: true })` with a self-signed
+ * certificate made at test time. HTTP/2 through node:http2's client, and the ALPN fallback to
+ * HTTP/1.1 through node:https, which offers only http/1.1.
+ */
+import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { SseParser, type SseEvent } from '../../src/client/sse-parser.js';
+import { Chord } from '../../src/engine/chord.js';
+import { createSyncHandler, type SyncSource } from '../../src/http/index.js';
+import { waitFor, within } from './support.js';
+import { NO_OPENSSL, type TestCertificate, makeCertificate, startSecureServer } from './tls.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The chord as the handler sees it, counting the `watch` iterators that are open. */
+function countingWatches(chord: Chord): { source: SyncSource; open(): number } {
+  let open = 0;
+  const source: SyncSource = {
+    syncContext: (id, version, options) => chord.syncContext(id, version, options),
+    watch(id, options) {
+      const inner = chord.watch(id, options);
+      open++;
+      let ended = false;
+      const end = (): void => {
+        if (!ended) {
+          ended = true;
+          open--;
+        }
+      };
+      return {
+        async next() {
+          const result = await inner.next();
+          if (result.done === true) end();
+          return result;
+        },
+        async return(value) {
+          end();
+          return (await inner.return?.(value)) ?? { done: true, value: undefined };
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+    },
+  };
+  return { source, open: () => open };
+}
+
+function session(url: string, certificate: TestCertificate): ClientHttp2Session {
+  const client = connect(url, { ca: certificate.cert });
+  client.on('error', () => {}); // a test that needs the session fails on its own request
+  cleanups.push(() => client.close());
+  return client;
+}
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+function h2Request(client: ClientHttp2Session, headers: Record<string, string>, body?: string): Promise<Answer> {
+  return within(
+    new Promise<Answer>((resolve, reject) => {
+      const stream = client.request(headers);
+      let responseHeaders: IncomingHttpHeaders = {};
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (h) => (responseHeaders = h));
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => resolve({ status: Number(responseHeaders[':status']), headers: responseHeaders, body: text }));
+      stream.on('error', reject);
+      stream.end(body);
+    }),
+    15_000,
+    `HTTP/2 ${headers[':method'] ?? 'GET'} ${headers[':path']}`,
+  );
+}
+
+/** An SSE request on an HTTP/2 stream, its events parsed as they come. */
+function h2Sse(client: ClientHttp2Session, path: string): { stream: ClientHttp2Stream; events: SseEvent[]; status: Promise<number> } {
+  const events: SseEvent[] = [];
+  const parser = new SseParser((event) => events.push(event));
+  const stream = client.request({ ':path': path, accept: 'text/event-stream' });
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => parser.push(chunk));
+  stream.on('error', () => {});
+  const status = new Promise<number>((resolve) => stream.on('response', (h) => resolve(Number(h[':status']))));
+  return { stream, events, status: within(status, 15_000, `the answer to the stream request ${path}`) };
+}
+
+describe.skipIf(NO_OPENSSL !== undefined)(`toNodeHandler on http2.createSecureServer({ allowHTTP1: true })${NO_OPENSSL === undefined ? '' : ` (skipped: ${NO_OPENSSL})`}`, () => {
+  let certificate: TestCertificate;
+  beforeAll(() => {
+    certificate = makeCertificate();
+  });
+  afterAll(() => certificate?.remove());
+
+  test('HTTP/2: a GET answers the sync result; an unknown id is 404 with its JSON body', async () => {
+    const chord = new Chord();
+    await chord.setContext('room:1', { title: 'hello' });
+    const server = await startSecureServer(createSyncHandler(chord), certificate);
+    cleanups.push(() => server.close());
+    const client = session(server.url, certificate);
+
+    const answer = await h2Request(client, { ':path': `/contexts/${encodeURIComponent('room:1')}` });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(answer.body)).toMatchObject({ kind: 'full', context: { contextId: 'room:1', context: { title: 'hello' }, version: 1 } });
+    const missing = await h2Request(client, { ':path': '/contexts/nobody' });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  test('HTTP/2: an SSE stream gets the current state, then a live update; a reset stream ends its watch and gives its slot back', async () => {
+    const chord = new Chord();
+    await chord.setContext('room:1', { n: 0 });
+    const counted = countingWatches(chord);
+    const server = await startSecureServer(createSyncHandler(counted.source, { maxStreams: 1, heartbeatMs: 600_000 }), certificate);
+    cleanups.push(() => server.close());
+    const client = session(server.url, certificate);
+
+    const first = h2Sse(client, '/contexts/room%3A1');
+    expect(await first.status).toBe(200);
+    await waitFor(() => first.events.length >= 1, 15_000, 'the first event');
+    expect(first.events[0]!.event).toBe('full');
+    await chord.updateContext('room:1', { n: 1 });
+    await waitFor(() => first.events.length >= 2, 15_000, 'the live update');
+    expect(first.events[1]).toMatchObject({ event: 'delta' });
+    expect(JSON.parse(first.events[1]!.data)).toMatchObject({ kind: 'delta', fromVersion: 1, version: 2 });
+    expect(counted.open()).toBe(1);
+
+    // While it is open, the one slot is taken.
+    const refused = await h2Request(client, { ':path': '/contexts/room%3A1', accept: 'text/event-stream' });
+    expect(refused.status).toBe(503);
+
+    // RST_STREAM from the client, the session staying open: the server must notice the stream alone.
+    first.stream.close();
+    await waitFor(() => counted.open() === 0, 15_000, 'the watch of the reset stream to end');
+    const second = h2Sse(client, '/contexts/room%3A1?version=2');
+    expect(await second.status).toBe(200);
+    await chord.updateContext('room:1', { n: 2 });
+    await waitFor(() => second.events.length >= 1, 15_000, 'an update on the second stream');
+    expect(JSON.parse(second.events[0]!.data)).toMatchObject({ kind: 'delta', fromVersion: 2, version: 3 });
+    second.stream.close();
+  });
+
+  test('HTTP/2: a request body reaches the handler; headers HTTP/2 forbids are left out instead of failing the response', async () => {
+    const handler = async (request: Request): Promise<Response> =>
+      new Response(JSON.stringify({ method: request.method, url: request.url, body: await request.text(), host: request.headers.get('host') }), {
+        status: 201,
+        headers: { 'content-type': 'application/json', connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-kept': 'yes' },
+      });
+    const server = await startSecureServer(handler, certificate);
+    cleanups.push(() => server.close());
+    const client = session(server.url, certificate);
+
+    const answer = await h2Request(client, { ':method': 'POST', ':path': '/contexts/a?x=1', 'content-type': 'application/json' }, '{"kind":"set"}');
+    expect(answer.status).toBe(201);
+    expect(answer.headers['x-kept']).toBe('yes');
+    expect(answer.headers.connection).toBeUndefined();
+    expect(answer.headers['keep-alive']).toBeUndefined();
+    // The URL comes from :scheme and :authority, as a Host header would give it on HTTP/1.1.
+    expect(JSON.parse(answer.body)).toEqual({ method: 'POST', url: `${server.url}/contexts/a?x=1`, body: '{"kind":"set"}', host: null });
+  });
+
+  test('HTTP/1.1 by ALPN fallback: the same server answers a sync GET and streams a live update to a client that offers only http/1.1', async () => {
+    const chord = new Chord();
+    await chord.setContext('room:1', { n: 0 });
+    const counted = countingWatches(chord);
+    const server = await startSecureServer(createSyncHandler(counted.source), certificate);
+    cleanups.push(() => server.close());
+
+    const get = await within(
+      new Promise<{ version: string; status: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`${server.url}/contexts/room%3A1`, { ca: certificate.cert, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ version: res.httpVersion, status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+      15_000,
+      'the HTTP/1.1 GET',
+    );
+    expect(get.version).toBe('1.1');
+    expect(get.status).toBe(200);
+    expect(JSON.parse(get.body)).toMatchObject({ kind: 'full', context: { context: { n: 0 }, version: 1 } });
+
+    const events: SseEvent[] = [];
+    const parser = new SseParser((event) => events.push(event));
+    const req = httpsRequest(`${server.url}/contexts/room%3A1?version=1`, { ca: certificate.cert, agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
+      expect(res.httpVersion).toBe('1.1');
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => parser.push(chunk));
+    });
+    req.on('error', () => {});
+    req.end();
+    cleanups.push(() => req.destroy());
+    await waitFor(() => counted.open() === 1, 15_000, 'the stream to open');
+    await chord.updateContext('room:1', { n: 1 });
+    await waitFor(() => events.length >= 1, 15_000, 'the live update over HTTP/1.1');
+    expect(JSON.parse(events[0]!.data)).toMatchObject({ kind: 'delta', fromVersion: 1, version: 2 });
+    req.destroy();
+    await waitFor(() => counted.open() === 0, 15_000, 'the watch of the closed connection to end');
+  });
+});
