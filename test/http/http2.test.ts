@@ -3,14 +3,14 @@
  * certificate made at test time. HTTP/2 through node:http2's client, and the ALPN fallback to
  * HTTP/1.1 through node:https, which offers only http/1.1.
  */
-import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, connect } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SseParser, type SseEvent } from '../../src/client/sse-parser.js';
 import { Chord } from '../../src/engine/chord.js';
 import { createSyncHandler, type SyncSource } from '../../src/http/index.js';
 import { waitFor, within } from './support.js';
-import { NO_OPENSSL, type TestCertificate, makeCertificate, startSecureServer } from './tls.js';
+import { NO_OPENSSL, type TestCertificate, h2Request, h2Session, https1Get, makeCertificate, startSecureServer } from './tls.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -52,34 +52,9 @@ function countingWatches(chord: Chord): { source: SyncSource; open(): number } {
 }
 
 function session(url: string, certificate: TestCertificate): ClientHttp2Session {
-  const client = connect(url, { ca: certificate.cert });
-  client.on('error', () => {}); // a test that needs the session fails on its own request
+  const client = h2Session(url, certificate);
   cleanups.push(() => client.close());
   return client;
-}
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function h2Request(client: ClientHttp2Session, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return within(
-    new Promise<Answer>((resolve, reject) => {
-      const stream = client.request(headers);
-      let responseHeaders: IncomingHttpHeaders = {};
-      let text = '';
-      stream.setEncoding('utf8');
-      stream.on('response', (h) => (responseHeaders = h));
-      stream.on('data', (chunk: string) => (text += chunk));
-      stream.on('end', () => resolve({ status: Number(responseHeaders[':status']), headers: responseHeaders, body: text }));
-      stream.on('error', reject);
-      stream.end(body);
-    }),
-    15_000,
-    `HTTP/2 ${headers[':method'] ?? 'GET'} ${headers[':path']}`,
-  );
 }
 
 /** An SSE request on an HTTP/2 stream, its events parsed as they come. */
@@ -176,21 +151,8 @@ describe.skipIf(NO_OPENSSL !== undefined)(`toNodeHandler on http2.createSecureSe
     const server = await startSecureServer(createSyncHandler(counted.source), certificate);
     cleanups.push(() => server.close());
 
-    const get = await within(
-      new Promise<{ version: string; status: number; body: string }>((resolve, reject) => {
-        const req = httpsRequest(`${server.url}/contexts/room%3A1`, { ca: certificate.cert, agent: false }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ version: res.httpVersion, status: res.statusCode!, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      }),
-      15_000,
-      'the HTTP/1.1 GET',
-    );
-    expect(get.version).toBe('1.1');
+    const get = await https1Get(`${server.url}/contexts/room%3A1`, certificate);
+    expect(get.httpVersion).toBe('1.1');
     expect(get.status).toBe(200);
     expect(JSON.parse(get.body)).toMatchObject({ kind: 'full', context: { context: { n: 0 }, version: 1 } });
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { ChordError, ValidationError } from '../../errors.js';
 import { createSyncHandler, toNodeHandler } from '../../http/index.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl } from '../command.js';
 import { demoPage } from './serve-page.js';
+import { type DemoHttpServer, type DemoTransport, createDemoHttpServer, demoTransport, transportScheme } from './serve-transport.js';
 
 /** Port `chord-sync serve` listens on unless `--port` says otherwise. */
 export const DEFAULT_SERVE_PORT = 3000;
@@ -39,12 +40,14 @@ export interface DemoServerConfig {
   readonly host?: string;
   /** Directory holding the built `client/`, `delta/`, `errors.js`… Default: this package's dist/. */
   readonly libRoot?: string;
+  /** HTTP/1.1, HTTPS with HTTP/2 (and an HTTP/1.1 fallback), or cleartext HTTP/2. Default `{ kind: 'http1' }`. */
+  readonly transport?: DemoTransport;
 }
 
 /** A running demo server. */
 export interface DemoServer {
   readonly url: string;
-  readonly server: Server;
+  readonly server: DemoHttpServer;
   /** Stops listening and ends every open connection (the SSE streams too). */
   close(): Promise<void>;
 }
@@ -112,7 +115,8 @@ export async function startDemoServer(config: DemoServerConfig): Promise<DemoSer
   const sync = toNodeHandler(createSyncHandler(chord, { basePath: '/contexts' }));
   const page = demoPage(DEMO_BOARD_ID);
 
-  const server = createServer((req, res) => {
+  const transport = config.transport ?? { kind: 'http1' };
+  const server = createDemoHttpServer(transport, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://demo').pathname;
     if (path.startsWith('/contexts/')) {
       sync(req, res);
@@ -146,7 +150,7 @@ export async function startDemoServer(config: DemoServerConfig): Promise<DemoSer
     })();
   });
   const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -160,7 +164,7 @@ export async function startDemoServer(config: DemoServerConfig): Promise<DemoSer
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${transportScheme(transport)}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     server,
     close: () =>
       new Promise<void>((resolve) => {
@@ -190,16 +194,32 @@ function parsePort(text: string | undefined): number {
   return port;
 }
 
+const TRANSPORT_NAMES = {
+  http1: 'HTTP/1.1',
+  tls: 'HTTPS (HTTP/2, HTTP/1.1 for clients without it)',
+  h2: 'HTTPS (HTTP/2 only)',
+  h2c: 'cleartext HTTP/2 (h2c, prior knowledge: for a proxy in front, not for browsers)',
+} as const;
+
 /** Runs the demo until `stop` aborts; what `chord-sync serve` runs with SIGINT/SIGTERM as `stop`. */
 export async function runServe(args: string[], io: CliIo, stop: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { port: { type: 'string' }, host: { type: 'string' }, url: { type: 'string' } },
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      url: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      http2: { type: 'boolean' },
+    },
     allowPositionals: false,
   });
   let port: number;
+  let transport: DemoTransport;
   try {
     port = parsePort(values.port);
+    transport = demoTransport({ tlsCert: values['tls-cert'], tlsKey: values['tls-key'], http2: values.http2 });
   } catch (error) {
     io.err(`chord-sync serve: ${(error as Error).message}`);
     return 2;
@@ -208,8 +228,8 @@ export async function runServe(args: string[], io: CliIo, stop: AbortSignal): Pr
     const storage = await openBackend(values.url ?? io.env.DATABASE_URL, io);
     try {
       const chord = new Chord({ backend: storage.backend, watchPollMs: 250 });
-      const demo = await startDemoServer({ chord, port, host: values.host ?? DEFAULT_SERVE_HOST });
-      io.out(`chord-sync serve: a live board on ${storage.description}`);
+      const demo = await startDemoServer({ chord, port, host: values.host ?? DEFAULT_SERVE_HOST, transport });
+      io.out(`chord-sync serve: a live board on ${storage.description}, over ${TRANSPORT_NAMES[transport.kind === 'tls' && transport.http2Only ? 'h2' : transport.kind]}`);
       io.out(`open ${demo.url}/ in two windows; Ctrl-C stops`);
       await new Promise<void>((resolve) => {
         if (stop.aborted) resolve();
@@ -228,12 +248,19 @@ export const serveCommand: CliCommand = {
   name: 'serve',
   summary: 'a live demo: a sticky-note board shared by every browser window, over SSE',
   usage: `Usage: chord-sync serve [--port <n>] [--host <address>] [--url <postgresql://…>]
+                        [--tls-cert <cert.pem> --tls-key <key.pem>] [--http2]
 
 Serves a page where every open window shares one live context (a sticky-note board) through
 chord-sync/client, the SSE route of chord-sync/http at /contexts/, and a small POST route for
 the page's writes. Keeps the board in memory, or on PostgreSQL (migrated first) when --url or
 DATABASE_URL is given. Listens on ${DEFAULT_SERVE_HOST}:${DEFAULT_SERVE_PORT} by default (--port 0: any free port)
-and runs until Ctrl-C.`,
+and runs until Ctrl-C.
+
+  --tls-cert F --tls-key F  HTTPS with this PEM certificate and key: HTTP/2 for browsers (one
+                            connection carries every stream), HTTP/1.1 for clients without it
+  --http2                   HTTP/2 only: with TLS, refuses clients that offer only HTTP/1.1;
+                            without TLS, cleartext HTTP/2 (h2c) for a proxy in front, which
+                            browsers do not speak`,
 
   async run(args, io) {
     const stop = new AbortController();
