@@ -303,9 +303,13 @@ export class Chord {
     validateContextId(contextId);
     // Context first, then deltas: a writer that recreates the context in between can at worst lose
     // its first delta, which sync sees as a gap (→ full context); no stale delta outlives the call.
-    const removed = await this.#backend.deleteContext(contextId);
-    await this.#backend.deleteDeltasForContext(contextId);
-    return removed > 0;
+    try {
+      const removed = await this.#backend.deleteContext(contextId);
+      await this.#backend.deleteDeltasForContext(contextId);
+      return removed > 0;
+    } finally {
+      this.#syncShare.changed(contextId);
+    }
   }
 
   /**
@@ -329,8 +333,7 @@ export class Chord {
     const epoch = validateSyncOptions(options);
     // A backend in this process's memory answers at once: no round trip to share, no promise to wait on.
     if (clientVersion !== null && this.#immediate !== undefined) return this.#syncNow(this.#immediate, contextId, clientVersion, epoch) ?? this.#full(contextId);
-    const key = `${contextId}\u0000${clientVersion ?? ''}\u0000${epoch ?? ''}`;
-    return this.#syncShare.single(key, () => this.#sync(contextId, clientVersion, epoch));
+    return this.#syncShare.single(contextId, `${clientVersion ?? ''}\u0000${epoch ?? ''}`, () => this.#sync(contextId, clientVersion, epoch));
   }
 
   #syncNow(backend: ImmediateSyncReader, contextId: string, clientVersion: number, epoch: string | undefined): SyncResult | undefined {
@@ -494,6 +497,8 @@ export class Chord {
         }
       },
       this.#watchPollMs,
+      // A notice tells of a change the engine did not make: syncs after it must not join older reads.
+      (id) => this.#syncShare.changed(id),
     );
     return this.#live.watch(contextId, options);
   }
@@ -556,7 +561,7 @@ export class Chord {
     if (version >= Number.MAX_SAFE_INTEGER) {
       throw new ValidationError('contextProvider result.version', `must be below ${Number.MAX_SAFE_INTEGER}, so the restored context can be written on`);
     }
-    return this.#writes.run(contextId, () => this.#restore(contextId, context, version));
+    return this.#writes.run(contextId, () => this.#changing(contextId, () => this.#restore(contextId, context, version)));
   }
 
   async #restore(contextId: string, context: JsonObject, version: number): Promise<ContextRecord> {
@@ -630,7 +635,20 @@ export class Chord {
   ): Promise<WriteResult> {
     // Writes to one context from this process go one at a time, so they never race each other:
     // only other processes can make a compare-and-set fail.
-    return this.#writes.run(contextId, () => this.#writeNow(contextId, expectedVersion, compute));
+    return this.#writes.run(contextId, () => this.#changing(contextId, () => this.#writeNow(contextId, expectedVersion, compute)));
+  }
+
+  /**
+   * Runs a write of `contextId`; once it ends (stored, refused or failed: a failed one may still have
+   * been stored), syncs no longer join reads that started before it, so a sync made after a write
+   * returned sees it.
+   */
+  async #changing<T>(contextId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.#syncShare.changed(contextId);
+    }
   }
 
   async #writeNow(

@@ -12,7 +12,10 @@ export const DEFAULT_SYNC_CACHE_BYTES = 16 * 1024 * 1024;
  */
 export class SyncShare {
   readonly #budget: number;
-  readonly #inFlight = new Map<string, Promise<unknown>>();
+  // Per context id, then per (version, epoch) asked from: the reads in flight that a sync may join.
+  // A change known here drops the context's entry, so no sync that must see it joins a read
+  // started before it (that read's snapshot may predate the change).
+  #inFlight = new Map<string, Map<string, Promise<unknown>>>();
   // A Map keeps insertion order: re-inserting on a hit makes it least-recently-used first.
   readonly #merged = new Map<string, MergedEntry>();
   // Per (context, from): the newest cached merge from there, so a sync can tell the backend what it
@@ -25,19 +28,39 @@ export class SyncShare {
     this.#budget = budget;
   }
 
-  /** Runs `read` once for all callers asking with the same `key` while it is in flight. */
-  single<T>(key: string, read: () => Promise<T>): Promise<T> {
-    const running = this.#inFlight.get(key);
+  /**
+   * Runs `read` once for all callers asking about `contextId` with the same `key` while it is in
+   * flight, unless {@link changed} was told of a change to `contextId` since it started: a caller
+   * after a change gets a read of its own.
+   */
+  single<T>(contextId: string, key: string, read: () => Promise<T>): Promise<T> {
+    let reads = this.#inFlight.get(contextId);
+    const running = reads?.get(key);
     if (running !== undefined) return running as Promise<T>;
     const started = read();
+    if (reads === undefined) {
+      reads = new Map();
+      this.#inFlight.set(contextId, reads);
+    }
+    const own = reads;
     // Registered before any caller's await, so the entry is gone before a caller sees the answer;
     // callers get `started` itself (no `finally` wrapper: one promise and tick less per sync).
     const clear = (): void => {
-      this.#inFlight.delete(key);
+      if (own.get(key) === started) own.delete(key);
+      if (own.size === 0 && this.#inFlight.get(contextId) === own) this.#inFlight.delete(contextId);
     };
     started.then(clear, clear);
-    this.#inFlight.set(key, started);
+    own.set(key, started);
     return started;
+  }
+
+  /**
+   * `contextId` changed (written here, or announced by a change notice): syncs from now on do not
+   * join the reads already in flight for it. `null`: anything may have changed (notices were lost).
+   */
+  changed(contextId: string | null): void {
+    if (contextId === null) this.#inFlight = new Map();
+    else this.#inFlight.delete(contextId);
   }
 
   /**

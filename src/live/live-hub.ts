@@ -182,14 +182,22 @@ export class LiveHub {
   readonly #backend: ChordBackend;
   readonly #sync: LiveSyncRead;
   readonly #pollMs: number;
+  readonly #changed: (contextId: string | null) => void;
   readonly #channels = new Map<string, Channel>();
   #watchers = 0;
   #subscription: HubSubscription | undefined;
 
-  constructor(backend: ChordBackend, sync: LiveSyncRead, pollMs: number) {
+  /**
+   * `changed` is told of every notice before any watcher reads for it (`null`: notices may have been
+   * lost, anything may have changed), so that `sync` can refuse to answer a read made for the
+   * notice with a read that started before it: that answer may be from before the change, and
+   * every watcher on it would then wait for a notice that has already come.
+   */
+  constructor(backend: ChordBackend, sync: LiveSyncRead, pollMs: number, changed: (contextId: string | null) => void = () => {}) {
     this.#backend = backend;
     this.#sync = sync;
     this.#pollMs = pollMs;
+    this.#changed = changed;
   }
 
   /** See `Chord.watch`. Validates its arguments now; reads nothing until the first `next()`. */
@@ -261,6 +269,7 @@ export class LiveHub {
   }
 
   #onChange(notice: ChangeNotice): void {
+    this.#changed(notice.contextId);
     const channel = this.#channels.get(notice.contextId);
     if (channel === undefined) return;
     // A notice of a version the last read already found (a late or repeated poke) brings nothing
@@ -273,6 +282,7 @@ export class LiveHub {
   }
 
   #onResync(): void {
+    this.#changed(null);
     for (const channel of this.#channels.values()) channel.bump(false);
   }
 }
