@@ -2,7 +2,11 @@ import { ChordError } from '../errors.js';
 
 /**
  * What a client's `onError` is told: a connection that failed or broke, a request the server
- * refused (`status` and the body's `serverCode`), or a state dropped. The client retries.
+ * refused (`status` and the body's `serverCode`), a write whose answer was lost, or a state
+ * dropped; the client retries. Also what the promise of a write (`update`, `set`) rejects with:
+ * refused by the server (`status` 400, 403, 404, 405, 409, 413… and `serverCode`), its context
+ * deleted or made anew before the client saw the write in it, or the client closed (`status`
+ * undefined for the last two).
  */
 export class ChordClientError extends ChordError {
   readonly code = 'unavailable' as const;

@@ -25,7 +25,7 @@ export const DEMO_BOARD_ID = 'demo:board';
 /** The built package's root (dist/), where the page's client modules are read from. */
 const PACKAGE_LIB_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The modules the page may load: the client and what it imports, nothing else of the package. */
-const LIB_FILE = /^\/lib\/((?:client|delta)\/[a-z0-9-]+|errors|validation|types)\.js$/;
+const LIB_FILE = /^\/lib\/((?:client|delta|wire)\/[a-z0-9-]+|errors|validation|types)\.js$/;
 const NOTE_ID = /^[a-z0-9]{1,32}$/;
 const NOTE_COLOR = /^#[0-9a-f]{6}$/;
 const MAX_BODY_BYTES = 4096;
