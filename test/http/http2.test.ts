@@ -8,7 +8,8 @@ import { request as httpsRequest } from 'node:https';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SseParser, type SseEvent } from '../../src/client/sse-parser.js';
 import { Chord } from '../../src/engine/chord.js';
-import { createSyncHandler, type SyncSource } from '../../src/http/index.js';
+import { createSyncHandler } from '../../src/http/index.js';
+import { countingWatches } from '../support/counting-source.js';
 import { waitFor, within } from './support.js';
 import { NO_OPENSSL, type TestCertificate, h2Request, h2Session, https1Get, makeCertificate, startSecureServer } from './tls.js';
 
@@ -16,40 +17,6 @@ const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** The chord as the handler sees it, counting the `watch` iterators that are open. */
-function countingWatches(chord: Chord): { source: SyncSource; open(): number } {
-  let open = 0;
-  const source: SyncSource = {
-    syncContext: (id, version, options) => chord.syncContext(id, version, options),
-    watch(id, options) {
-      const inner = chord.watch(id, options);
-      open++;
-      let ended = false;
-      const end = (): void => {
-        if (!ended) {
-          ended = true;
-          open--;
-        }
-      };
-      return {
-        async next() {
-          const result = await inner.next();
-          if (result.done === true) end();
-          return result;
-        },
-        async return(value) {
-          end();
-          return (await inner.return?.(value)) ?? { done: true, value: undefined };
-        },
-        [Symbol.asyncIterator]() {
-          return this;
-        },
-      };
-    },
-  };
-  return { source, open: () => open };
-}
 
 function session(url: string, certificate: TestCertificate): ClientHttp2Session {
   const client = h2Session(url, certificate);
