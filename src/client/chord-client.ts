@@ -4,7 +4,7 @@ import type { ContextChanges } from '../engine/index.js';
 import { ValidationError } from '../errors.js';
 import type { JsonObject } from '../types.js';
 import { ChordClientError } from './client-error.js';
-import { type ChordClientState, type ChordClientWriteOptions, ContextSync, randomClientId } from './context-sync.js';
+import { type ChordClientState, type ChordClientWriteOptions, ContextSync, randomClientId, resolveWriteTimeoutMs, writesOf } from './context-sync.js';
 import { EventStreamLoop, STREAM_CONFIG_KEYS, type StreamConfig, resolveStreamConfig } from './event-stream.js';
 import type { SseEvent } from './sse-parser.js';
 
@@ -20,8 +20,7 @@ export interface ChordClientConfig extends StreamConfig {
   readonly writeTimeoutMs?: number;
 }
 
-/** A write not answered within this many ms is sent again (same write id), in ms. */
-export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+export { DEFAULT_WRITE_TIMEOUT_MS } from './context-sync.js';
 
 const CONFIG_KEYS: ReadonlySet<string> = new Set(['url', 'contextId', 'writeTimeoutMs', ...STREAM_CONFIG_KEYS]);
 
@@ -58,22 +57,11 @@ export class ChordClient {
     }
     this.url = resolved.url;
     this.contextId = config.contextId;
-    const writeTimeoutMs = config.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
-    if (typeof writeTimeoutMs !== 'number' || !Number.isFinite(writeTimeoutMs) || writeTimeoutMs <= 0) {
-      throw new ValidationError('config.writeTimeoutMs', `must be a number > 0, got ${String(writeTimeoutMs)}`);
-    }
+    const writeTimeoutMs = resolveWriteTimeoutMs(config.writeTimeoutMs);
     const label = `sync stream of ${JSON.stringify(this.contextId)}`;
-    const url = `${this.url.replace(/\/+$/, '')}/${encodeURIComponent(this.contextId)}`;
-    const { headers } = resolved;
-    this.#sync = new ContextSync(config.contextId, resolved.onError, {
-      fetch: resolved.fetch,
-      url,
-      headers: async () => new Headers(typeof headers === 'function' ? await headers() : headers),
-      clientId: randomClientId(),
-      initialBackoffMs: resolved.initialBackoffMs,
-      maxBackoffMs: resolved.maxBackoffMs,
-      timeoutMs: writeTimeoutMs,
-    });
+    const writes = writesOf(resolved, randomClientId(), writeTimeoutMs)(config.contextId);
+    const url = writes.url;
+    this.#sync = new ContextSync(config.contextId, resolved.onError, writes);
     this.#loop = new EventStreamLoop(
       resolved,
       () => {

@@ -10,6 +10,7 @@ import { ValidationError } from '../errors.js';
 import type { Delta, JsonObject } from '../types.js';
 import { validateJsonObject } from '../validation.js';
 import { ChordClientError } from './client-error.js';
+import type { ResolvedStreamConfig } from './event-stream.js';
 import { type LocalWrite, OptimisticState, type Settlement } from './optimistic-state.js';
 import { WriteSender, type WriteSenderConfig } from './write-sender.js';
 
@@ -35,6 +36,33 @@ export interface ChordClientWriteOptions {
 
 /** How a context's writes reach the server: the transport part of {@link WriteSenderConfig}. */
 export type ContextWritesConfig = Pick<WriteSenderConfig, 'fetch' | 'url' | 'headers' | 'clientId' | 'initialBackoffMs' | 'maxBackoffMs' | 'timeoutMs'>;
+
+/** A write not answered within this many ms is sent again (same write id), in ms. */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+
+/** A client's `writeTimeoutMs`, checked; the default when `undefined`. */
+export function resolveWriteTimeoutMs(value: unknown): number {
+  const timeoutMs = value ?? DEFAULT_WRITE_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ValidationError('config.writeTimeoutMs', `must be a number > 0, got ${String(timeoutMs)}`);
+  }
+  return timeoutMs;
+}
+
+/** How the writes of each context reach the server: `POST {url}/{id}`, with one client id for all the contexts of a client. */
+export function writesOf(config: ResolvedStreamConfig, clientId: string, timeoutMs: number): (contextId: string) => ContextWritesConfig {
+  const { headers } = config;
+  const base = config.url.replace(/\/+$/, '');
+  return (contextId) => ({
+    fetch: config.fetch,
+    url: `${base}/${encodeURIComponent(contextId)}`,
+    headers: async () => new Headers(typeof headers === 'function' ? await headers() : headers),
+    clientId,
+    initialBackoffMs: config.initialBackoffMs,
+    maxBackoffMs: config.maxBackoffMs,
+    timeoutMs,
+  });
+}
 
 const WRITE_OPTION_KEYS: ReadonlySet<string> = new Set(['expectedVersion']);
 
@@ -81,6 +109,7 @@ export class ContextSync {
   /** The promise callbacks of each write not settled, by write id. */
   readonly #waiting = new Map<number, { resolve: (state: ChordClientState) => void; reject: (error: unknown) => void }>();
   #closed = false;
+  #error: ChordClientError | undefined;
 
   /** Without `writes`, `update` and `set` reject: this holder only reads. */
   constructor(contextId: string, onError: (error: unknown) => void, writes?: ContextWritesConfig) {
@@ -110,6 +139,18 @@ export class ContextSync {
   /** How many writes are not yet confirmed. */
   get pending(): number {
     return this.#optimistic.pending;
+  }
+
+  /** Why the server stopped sending this context's updates, until it sends one again; `undefined` while all is well. */
+  get error(): ChordClientError | undefined {
+    return this.#error;
+  }
+
+  /** Sets {@link error}; listeners are called (with `state`) when it changes. */
+  setError(error: ChordClientError | undefined): void {
+    if (error === this.#error) return;
+    this.#error = error;
+    this.#tell(this.#optimistic.state);
   }
 
   /** `<epoch>:<version>` of the confirmed state (what a resuming request names), or `undefined` when nothing is held. */
@@ -181,6 +222,10 @@ export class ContextSync {
     }
     const state = this.#optimistic.state;
     if (state === before) return; // nothing new to tell
+    this.#tell(state);
+  }
+
+  #tell(state: ChordClientState | null): void {
     for (const listener of [...this.#listeners]) {
       try {
         listener(state);
@@ -204,7 +249,12 @@ export class ContextSync {
   }
 
   #setState(state: ChordClientState | null): void {
+    const recovered = this.#error !== undefined;
+    this.#error = undefined; // an update came: the context is served again
+    const before = this.#optimistic.state;
     this.#transition(() => this.#optimistic.received(state));
+    // The same state again, but the error is gone: that is news too.
+    if (recovered && this.#optimistic.state === before) this.#tell(before);
   }
 
   /**

@@ -14,3 +14,4 @@ export type { LiveUpdate } from '../live/index.js';
 export { toNodeHandler } from './node-handler.js';
 export type { NodeRequestListener } from './node-handler.js';
 export { MAX_EPOCH_LENGTH } from './request.js';
+export { DEFAULT_MAX_CONTEXTS_PER_STREAM } from './multiplex-stream.js';

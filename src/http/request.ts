@@ -28,7 +28,8 @@ function parseVersion(text: string, argument: string): number {
   return value;
 }
 
-function checkEpoch(text: string, argument: string): string {
+/** Throws `ValidationError` naming `argument` unless `text` is an acceptable epoch. */
+export function checkEpoch(text: string, argument: string): string {
   if (text.length === 0) throw new ValidationError(argument, 'must not be empty');
   if (text.length > MAX_EPOCH_LENGTH) {
     throw new ValidationError(argument, `must be at most ${MAX_EPOCH_LENGTH} characters, got ${text.length}`);
@@ -55,7 +56,8 @@ export function formatEventId(epoch: string | undefined, version: number): strin
   return `${epoch ?? ''}:${version}`;
 }
 
-function wantsEventStream(accept: string | null): boolean {
+/** Whether an `Accept` header asks for `text/event-stream`. */
+export function wantsEventStream(accept: string | null): boolean {
   if (accept === null) return false;
   return accept.split(',').some((part) => part.split(';')[0]?.trim().toLowerCase() === 'text/event-stream');
 }

@@ -1,5 +1,6 @@
 import { formatEventId } from './request.js';
 import type { LiveUpdate } from '../live/index.js';
+import { type MultiplexError, type MultiplexEvent, toMultiplexUpdate } from '../wire/multiplex.js';
 
 const encoder = new TextEncoder();
 
@@ -48,4 +49,57 @@ function encodeFresh(update: LiveUpdate): Uint8Array {
 /** A comment line: ignored by every SSE parser, it keeps proxies and idle timers from closing the stream. */
 export function encodeComment(text: string): Uint8Array {
   return encoder.encode(`: ${text}\n\n`);
+}
+
+const multiplexEncoded = new WeakMap<object, Encoded & { readonly contextId: string }>();
+
+/**
+ * One event of the multiplexed stream for an update of `contextId`: `event:` its kind, `data:`
+ * the update with its `contextId` as JSON, no `id:` (one id cannot name where many contexts
+ * stand; a reconnect names each in its query). Serialized once per change, as {@link encodeUpdate}.
+ */
+export function encodeMultiplexUpdate(contextId: string, update: LiveUpdate): Uint8Array {
+  const shared = update.kind === 'full' ? update.context : update.kind === 'delta' ? update.delta : undefined;
+  if (shared !== undefined) {
+    const cached = multiplexEncoded.get(shared);
+    if (cached !== undefined && cached.kind === update.kind && cached.contextId === contextId && cached.position === positionOf(update)) return cached.bytes;
+  }
+  const bytes = encodeEvent(update.kind, toMultiplexUpdate(contextId, update));
+  if (shared !== undefined) multiplexEncoded.set(shared, { kind: update.kind, contextId, position: positionOf(update), bytes });
+  return bytes;
+}
+
+/** The `error` event of the multiplexed stream: the server no longer follows `contextId` on it. */
+export function encodeMultiplexError(contextId: string, code: string, message: string): Uint8Array {
+  const event: MultiplexError = { kind: 'error', contextId, error: { code, message } };
+  return encodeEvent('error', event);
+}
+
+function encodeEvent(name: string, data: MultiplexEvent): Uint8Array {
+  return encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+/** The 200 answer that carries an SSE `body`. */
+export function eventStreamResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    status: 200,
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      // nginx and some other proxies buffer responses unless told not to.
+      'x-accel-buffering': 'no',
+    },
+  });
+}
+
+/**
+ * Starts an SSE body: the comment `: connected` at once (a client knows the stream is open before
+ * any change), then `: heartbeat` every `heartbeatMs` until `finished()`. Returns the interval to clear.
+ */
+export function openEventStream(controller: ReadableStreamDefaultController<Uint8Array>, heartbeatMs: number, finished: () => boolean): ReturnType<typeof setInterval> {
+  controller.enqueue(encodeComment('connected'));
+  return setInterval(() => {
+    // Only into an empty queue: a reader that is not reading gets no pile of heartbeats either.
+    if (!finished() && (controller.desiredSize ?? 0) >= 0) controller.enqueue(encodeComment('heartbeat'));
+  }, heartbeatMs);
 }

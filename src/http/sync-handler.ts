@@ -3,7 +3,8 @@ import { describe } from '../validation.js';
 import type { LiveUpdate } from '../live/index.js';
 import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
-import { encodeComment, encodeUpdate } from './sse.js';
+import { encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
+import { DEFAULT_MAX_CONTEXTS_PER_STREAM, multiplexResponse, parseMultiplexRequest } from './multiplex-stream.js';
 
 /** Where the sync route lives unless `basePath` says otherwise. */
 export const DEFAULT_BASE_PATH = '/contexts';
@@ -26,8 +27,13 @@ export interface SyncHandlerOptions {
   readonly authorize?: (request: Request, contextId: string) => boolean | Promise<boolean>;
   /** Interval of the comment lines sent on an idle SSE stream, in ms. Default 15 000. */
   readonly heartbeatMs?: number;
-  /** Open SSE streams this handler serves at once; past it a stream request is answered 503. Default 10 000. */
+  /** Open SSE streams this handler serves at once (a multiplexed stream counts one); past it a stream request is answered 503. Default 10 000. */
   readonly maxStreams?: number;
+  /**
+   * Contexts one multiplexed stream (`GET {basePath}?contexts=…`) follows at most; each one past
+   * it gets an `error` event (`invalid_argument`) and the others are served. Default 100.
+   */
+  readonly maxContextsPerStream?: number;
   /**
    * Receives errors that are not the client's fault (a bug, a failing `authorize`, a stream whose
    * `watch` failed); the client gets a 500 or a closed stream it reconnects. Default: `console.error`.
@@ -43,7 +49,7 @@ export interface SyncErrorBody {
   readonly error: { readonly code: SyncErrorCode; readonly message: string };
 }
 
-const OPTION_KEYS = new Set(['basePath', 'authorize', 'heartbeatMs', 'maxStreams', 'onError']);
+const OPTION_KEYS = new Set(['basePath', 'authorize', 'heartbeatMs', 'maxStreams', 'maxContextsPerStream', 'onError']);
 
 const STATUS_OF_CODE: Record<ChordErrorCode, number> = {
   invalid_argument: 400,
@@ -62,6 +68,7 @@ interface ResolvedOptions {
   readonly authorize: NonNullable<SyncHandlerOptions['authorize']>;
   readonly heartbeatMs: number;
   readonly maxStreams: number;
+  readonly maxContextsPerStream: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -94,6 +101,7 @@ function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOption
     authorize: options.authorize ?? (() => true),
     heartbeatMs: positiveInteger(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'options.heartbeatMs'),
     maxStreams: positiveInteger(options.maxStreams ?? DEFAULT_MAX_STREAMS, 'options.maxStreams'),
+    maxContextsPerStream: positiveInteger(options.maxContextsPerStream ?? DEFAULT_MAX_CONTEXTS_PER_STREAM, 'options.maxContextsPerStream'),
     onError: options.onError ?? ((error) => console.error('chord-sync http:', error)),
   };
 }
@@ -140,11 +148,19 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       if (request.method !== 'GET') {
         return errorResponse(405, 'method_not_allowed', `method ${request.method} is not allowed on the sync route; use GET`, { allow: 'GET' });
       }
+      const followed = parseMultiplexRequest(request, config.basePath);
+      if (followed !== undefined) {
+        if (openStreams >= config.maxStreams) return tooManyStreams(config);
+        openStreams++;
+        slotTaken = true;
+        // Each context is authorized on its own inside the stream: a refusal is that context's `error` event.
+        const response = multiplexResponse(chord, request, followed, config, () => openStreams--);
+        slotTaken = false;
+        return response;
+      }
       const parsed = parseSyncRequest(request, config.basePath);
       if (parsed.stream) {
-        if (openStreams >= config.maxStreams) {
-          return errorResponse(503, 'unavailable', `too many open streams (maxStreams ${config.maxStreams}); retry later`, { 'retry-after': '5' });
-        }
+        if (openStreams >= config.maxStreams) return tooManyStreams(config);
         // Taken before `authorize` awaits, so concurrent requests cannot all pass the check at once.
         openStreams++;
         slotTaken = true;
@@ -175,6 +191,10 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
   };
 }
 
+function tooManyStreams(config: ResolvedOptions): Response {
+  return errorResponse(503, 'unavailable', `too many open streams (maxStreams ${config.maxStreams}); retry later`, { 'retry-after': '5' });
+}
+
 function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Response {
   const abort = new AbortController();
   // First, so that a watch refusing its arguments leaves nothing behind (the caller answers the error).
@@ -202,12 +222,7 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
   const body = new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        // Headers and a first byte at once: a client knows the stream is open before any change.
-        controller.enqueue(encodeComment('connected'));
-        heartbeat = setInterval(() => {
-          // Only into an empty queue: a reader that is not reading gets no pile of heartbeats either.
-          if (!finished && (controller.desiredSize ?? 0) >= 0) controller.enqueue(encodeComment('heartbeat'));
-        }, config.heartbeatMs);
+        heartbeat = openEventStream(controller, config.heartbeatMs, () => finished);
       },
       // highWaterMark 0: called only while a reader waits, so an update is taken from `watch`
       // only when the connection can take it; meanwhile `watch` merges changes into one.
@@ -237,13 +252,5 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
     },
     { highWaterMark: 0 },
   );
-  return new Response(body, {
-    status: 200,
-    headers: {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      // nginx and some other proxies buffer responses unless told not to.
-      'x-accel-buffering': 'no',
-    },
-  });
+  return eventStreamResponse(body);
 }

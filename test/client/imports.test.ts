@@ -32,5 +32,6 @@ test('chord-sync/client loads no node: module, no package, and nothing of the en
   expect(outside).toEqual([]);
   for (const file of files) expect(file).toMatch(/^(client\/|delta\/|wire\/|errors\.ts$|validation\.ts$|types\.ts$)/);
   expect(files).toContain('client/chord-client.ts');
+  expect(files).toContain('client/chord-connection.ts');
   expect(files).toContain('delta/index.ts');
 });
