@@ -38,7 +38,7 @@ import { PrismaClient } from './generated/client.js';
 import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
 import { createPgPool, type PgQueryPool, PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
-import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, PokeBatcher, validatePGliteListener } from './notifications.js';
+import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, PokeBatcher, pokePayload, validatePGliteListener } from './notifications.js';
 import { type LockSession, runExclusiveCleanup } from './cleanup-lock.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
 
@@ -494,7 +494,13 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       throw new VersionConflictError(contextId, expectedVersion, current === expectedVersion ? undefined : current);
     }
     const version = expectedVersion + 1;
-    this.#pokes.add(contextId, version);
+    if (this.#exec.inCallerTransaction === true) {
+      // In the caller's transaction the poke goes in it too, now: PostgreSQL delivers it on commit
+      // and drops it on rollback, while a batch sent later would find the transaction closed.
+      await this.#run('writeVersion', contextId, () => this.#exec.query(this.#sql.poke, [JSON.stringify([pokePayload(contextId, version)])]));
+    } else {
+      this.#pokes.add(contextId, version);
+    }
     return {
       context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: String(row.epoch) },
       delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },

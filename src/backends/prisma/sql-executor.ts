@@ -18,6 +18,11 @@ export type SqlParam = string | null;
 export interface SqlExecutor {
   query<T extends SqlRow>(sql: string, params: readonly SqlParam[]): Promise<T[]>;
   execute(sql: string, params: readonly SqlParam[]): Promise<number>;
+  /**
+   * Whether every statement runs inside a transaction of the caller's (a Prisma interactive
+   * transaction client): what is sent after a statement may find that transaction closed.
+   */
+  readonly inCallerTransaction?: boolean;
 }
 
 /** The part of a Prisma client the backend uses: its two raw-SQL methods. */
@@ -70,9 +75,14 @@ export interface PgQueryPool {
 /** Statements through Prisma's raw API: works with any driver adapter (pg, PGlite, …). */
 export class PrismaSqlExecutor implements SqlExecutor {
   readonly #client: PrismaRawClient;
+  readonly inCallerTransaction: boolean;
 
   constructor(client: PrismaRawClient) {
     this.#client = client;
+    // Prisma's interactive transaction client (`$transaction(async (tx) => …)`) is the client
+    // without `$connect`/`$disconnect` (its deny list); a full client has both. A structural
+    // client without them is taken as one too: the only cost is a notice sent per write.
+    this.inCallerTransaction = typeof (client as { $connect?: unknown }).$connect !== 'function';
   }
 
   async query<T extends SqlRow>(sql: string, params: readonly SqlParam[]): Promise<T[]> {
