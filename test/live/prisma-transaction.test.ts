@@ -6,10 +6,8 @@
  * of a rollback. Before, the notice went out after the transaction had closed, failed
  * ("Transaction already closed") and was swallowed: watchers waited forever.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -24,6 +22,7 @@ import { nextUpdate } from '../../src/testing/index.js';
 import { REPO_ROOT, ensureBuilt } from '../support/build.js';
 import { serverUrl } from '../support/database.js';
 import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
+import { startLineProcess } from './line-process.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/tx-writer.mjs', import.meta.url));
 const UPDATE_MS = 15_000;
@@ -119,47 +118,11 @@ describe('a write in the app\'s Prisma transaction ({ prisma: tx }) notifies on 
   });
 });
 
-interface WriterProcess {
-  send(command: string): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function startWriter(url: string, schema: string, contextId: string): Promise<WriterProcess> {
+async function startWriter(url: string, schema: string, contextId: string): Promise<{ send(command: string): Promise<number>; stop(): Promise<void> }> {
   const dist = process.env.CHORD_TEST_DIST ?? ((await ensureBuilt()), join(REPO_ROOT, 'dist'));
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, JSON.stringify({ dist, url, schema, contextId })], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const lines = createInterface({ input: child.stdout });
-  const waiting: Array<(line: string) => void> = [];
-  lines.on('line', (line) => waiting.shift()?.(line));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const nextLine = (what: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`transaction writer: no "${what}" within ${UPDATE_MS} ms; stderr: ${stderr}`)), UPDATE_MS);
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`transaction writer exited before "${what}"; stderr: ${stderr}`));
-      });
-    });
-  await nextLine('ready');
+  const child = await startLineProcess(WRITER, JSON.stringify({ dist, url, schema, contextId }), UPDATE_MS, 'transaction writer');
   return {
-    async send(command) {
-      const done = nextLine('done');
-      child.stdin.write(`${command}\n`);
-      return Number((await done).split(' ')[1]);
-    },
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.stdin.write('exit\n');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    send: async (command) => Number((await child.ask(command, 'done')).split(' ')[1]),
+    stop: () => child.stop(),
   };
 }

@@ -4,10 +4,8 @@
  * server: a write in one reaches a watch in the other, and the listening connection killed with
  * pg_terminate_backend while writes go on loses nothing.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -22,6 +20,7 @@ import { LiveHolder, nextUpdate, runLiveConformance } from '../../src/testing/in
 import { REPO_ROOT, ensureBuilt } from '../support/build.js';
 import { serverUrl } from '../support/database.js';
 import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
+import { startLineProcess } from './line-process.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/live-writer.mjs', import.meta.url));
 const UPDATE_MS = 15_000;
@@ -130,47 +129,15 @@ interface WriterProcess {
 
 async function startWriter(url: string, schema: string, contextId: string): Promise<WriterProcess> {
   const dist = process.env.CHORD_TEST_DIST ?? ((await ensureBuilt()), join(REPO_ROOT, 'dist'));
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, JSON.stringify({ dist, url, schema, contextId })], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const lines = createInterface({ input: child.stdout });
-  const waiting: Array<(line: string) => void> = [];
-  lines.on('line', (line) => waiting.shift()?.(line));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const nextLine = (what: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`writer process: no "${what}" within ${UPDATE_MS} ms; stderr: ${stderr}`)), UPDATE_MS);
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`writer process exited before "${what}"; stderr: ${stderr}`));
-      });
-    });
-  await nextLine('ready');
+  const child = await startLineProcess(WRITER, JSON.stringify({ dist, url, schema, contextId }), UPDATE_MS, 'writer process');
   return {
     async write(count) {
-      const done = nextLine('done');
-      child.stdin.write(`write ${count}\n`);
-      const line = await done;
+      const line = await child.ask(`write ${count}`, 'done');
       const version = Number(line.split(' ')[1]);
       if (!Number.isSafeInteger(version)) throw new Error(`writer process said ${JSON.stringify(line)}`);
       return version;
     },
-    async stop() {
-      if (child.exitCode === null) {
-        child.stdin.write('exit\n');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
+    stop: () => child.stop(),
   };
 }
 
