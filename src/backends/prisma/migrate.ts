@@ -9,6 +9,7 @@ import { mapDriverError, markDriverError } from './driver-errors.js';
 import { createPgPool } from './sql-executor.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './prisma-backend.js';
 import { quoteIdent } from './statements.js';
+import { PRISMA_MIGRATE_LOCK_KEY } from './migrate-lock.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
 
 /** Where chord-sync's tables were before they had a schema of their own. */
@@ -16,8 +17,7 @@ const LEGACY_SCHEMA = 'public';
 /** chord-sync's tables, in the order they are moved out of {@link LEGACY_SCHEMA}. */
 const CHORD_TABLES = ['chord_contexts', 'chord_deltas'] as const;
 
-/** The advisory lock key Prisma Migrate takes (`SELECT pg_advisory_lock(72707369)`), so the two exclude each other. */
-export const PRISMA_MIGRATE_LOCK_KEY = 72707369;
+export { PRISMA_MIGRATE_LOCK_KEY };
 /** Default longest wait for another process's migration lock: 5 minutes. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60_000;
 /** The migrations shipped with chord-sync (`prisma/migrations` in the package). */

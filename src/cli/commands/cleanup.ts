@@ -5,8 +5,8 @@ import { DEFAULT_CLEANUP_BATCH_SIZE } from '../../engine/cleanup.js';
 import type { CleanupReport, CleanupStep } from '../../engine/cleanup.js';
 import { ValidationError } from '../../errors.js';
 import { validateContextId } from '../../validation.js';
-import { previewCleanup } from '../../backends/prisma/cleanup-preview.js';
 import { resolveSchema, splitSchemaParam } from '../../backends/prisma/connection-schema.js';
+import { loadBackend } from '../load-backend.js';
 import { openBackend } from '../open-backend.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
 import { parseCount } from './stats.js';
@@ -102,6 +102,7 @@ async function printCleanupPreview(url: string, schema: string, io: CliIo, optio
   const contextTtl = options.contextTtl === undefined ? DEFAULT_CONTEXT_TTL : options.contextTtl;
   const deltaThreshold = options.deltaThreshold ?? DEFAULT_DELTA_THRESHOLD;
   const now = Date.now();
+  const { previewCleanup } = await loadBackend('--url', 'PostgreSQL', () => import('../../backends/prisma/cleanup-preview.js'));
   const preview = await previewCleanup(url, schema, {
     contextCutoff: contextTtl === null ? null : now - contextTtl,
     deltaCutoff: deltaTtl === null ? null : now - deltaTtl,

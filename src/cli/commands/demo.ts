@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { migrate, type MigrateProgress, type MigrationPool } from '../../backends/prisma/migrate.js';
+import type { MigrateProgress, MigrationPool } from '../../backends/prisma/migrate.js';
 import { pglitePool } from '../../backends/prisma/pglite-pool.js';
-import { PrismaBackend, type PrismaBackendConfig } from '../../backends/prisma/prisma-backend.js';
+import type { PrismaBackendConfig } from '../../backends/prisma/prisma-backend.js';
 import { Chord } from '../../engine/index.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl } from '../command.js';
+import { loadPostgres } from '../load-backend.js';
 
 const PGLITE_INSTALL_HINT =
   'The demo runs on in-process PGlite by default, an optional peer dependency of chord-sync. Install it with\n' +
@@ -61,6 +62,7 @@ async function runDemo(database: DemoDatabase, io: CliIo, contextId: string, cle
     if (p.kind === 'up-to-date') io.out(`   nothing to apply: ${p.appliedBefore} migration(s) already applied`);
     if (p.kind === 'waiting-for-lock') io.out('   waiting for another migration to finish…');
   };
+  const { migrate, PrismaBackend } = await loadPostgres('pool' in database.migrationTarget ? 'the demo (PGlite)' : '--url');
   await migrate(database.migrationTarget, { onProgress: progress });
 
   const backend = new PrismaBackend(database.backendConfig);

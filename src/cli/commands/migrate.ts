@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam } from '../../backends/prisma/connection-schema.js';
 import { ValidationError } from '../../errors.js';
-import { migrate, migrationScript, PRISMA_MIGRATE_LOCK_KEY } from '../../backends/prisma/migrate.js';
+import { PRISMA_MIGRATE_LOCK_KEY } from '../../backends/prisma/migrate-lock.js';
 import { type CliCommand, exitCodeOf, redactUrl, requireDatabaseUrl, schemaOption, usageError } from '../command.js';
+import { loadPostgres } from '../load-backend.js';
 
 export const migrateCommand: CliCommand = {
   name: 'migrate',
@@ -30,6 +31,7 @@ first, in one transaction, with a message.
     if (values.print === true) {
       // A URL given names no database to connect to here, but its ?schema= still counts.
       const given = values.url ?? io.env.DATABASE_URL;
+      const { migrationScript } = await loadPostgres('--print');
       let printed: string;
       try {
         const fromUrl = given === undefined || given === '' ? undefined : splitSchemaParam(given, values.url === undefined ? 'DATABASE_URL' : '--url').schema;
@@ -45,6 +47,7 @@ first, in one transaction, with a message.
     if (url === undefined) return 2;
     io.out(`Migrating ${redactUrl(url)}`);
     return exitCodeOf('migrate', io, async () => {
+      const { migrate } = await loadPostgres('--url');
       const result = await migrate(
         { connectionString: url },
         {

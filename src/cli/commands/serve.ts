@@ -12,6 +12,7 @@ import { Chord } from '../../engine/index.js';
 import { ChordError, ValidationError } from '../../errors.js';
 import { createSyncHandler, toNodeHandler } from '../../http/index.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl } from '../command.js';
+import { loadPostgres } from '../load-backend.js';
 import { demoPage } from './serve-page.js';
 import { type DemoHttpServer, type DemoTransport, createDemoHttpServer, demoTransport, transportScheme } from './serve-transport.js';
 
@@ -180,7 +181,7 @@ async function openBackend(url: string | undefined, io: CliIo): Promise<{ backen
     return { backend: new MemoryBackend(), description: 'MemoryBackend (set DATABASE_URL or --url for PostgreSQL)', close: async () => {} };
   }
   // Loaded only here: a memory-only install has no PostgreSQL driver.
-  const { PrismaBackend, migrate } = await import('../../backends/prisma/index.js');
+  const { PrismaBackend, migrate } = await loadPostgres('--url');
   io.out(`migrating ${redactUrl(url)}…`);
   await migrate({ connectionString: url });
   const backend = new PrismaBackend({ connectionString: url });
