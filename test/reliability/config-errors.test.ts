@@ -157,12 +157,18 @@ describe('a server that wants a password', () => {
 
 describe.skipIf(url === undefined)(`an unknown database or role on a PostgreSQL server${skipNote(noServer)}`, () => {
   const missingDb = `chord_missing_${randomBytes(4).toString('hex')}`;
-  const withDatabase = (database: string, user = 'postgres'): string => {
+  // Built from the run's own URL: its user and password (a container's superuser is not
+  // `postgres` with trust auth), another database or role.
+  const withDatabase = (database: string, user?: { name: string; password: string }): string => {
     const u = new URL(url as string);
     u.pathname = `/${database}`;
-    u.username = user;
+    if (user !== undefined) {
+      u.username = user.name;
+      u.password = user.password;
+    }
     return u.toString();
   };
+  const runDatabase = (): string => decodeURIComponent(new URL(url as string).pathname.slice(1));
 
   test('unknown database (3D000): ConfigurationError database_missing on { connectionString }, { prisma }, migrate and the CLI', async () => {
     const target = withDatabase(missingDb);
@@ -189,12 +195,25 @@ describe.skipIf(url === undefined)(`an unknown database or role on a PostgreSQL 
     expect(io.stderr).toMatch(/^chord-sync migrate: .*does not exist.*\[misconfigured\]$/);
   });
 
-  test('unknown role (28000): ConfigurationError access_denied naming the user to check', async () => {
-    const backend = new PrismaBackend({ connectionString: withDatabase('postgres', `nobody_${randomBytes(4).toString('hex')}`) });
+  // A role that may not log in is refused with 28000 on every server, trust or password: an
+  // unknown role on a password server is refused earlier, as a wrong password (28P01, tested above).
+  test('a role that may not log in (28000): ConfigurationError access_denied naming the user to check', async () => {
+    const role = { name: `nologin_${randomBytes(4).toString('hex')}`, password: randomBytes(12).toString('hex') };
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
     try {
-      expectConfiguration(await rejection(() => backend.getContext('a')), 'access_denied', /check the user name/);
+      await admin.query(`CREATE ROLE "${role.name}" NOLOGIN PASSWORD '${role.password}'`);
+      const backend = new PrismaBackend({ connectionString: withDatabase(runDatabase(), role) });
+      try {
+        const error = await rejection(() => backend.getContext('a'));
+        expectConfiguration(error, 'access_denied', /check the user name/);
+        expect((error as Error).message).toContain(role.name);
+      } finally {
+        await backend.close();
+      }
     } finally {
-      await backend.close();
+      await admin.query(`DROP ROLE IF EXISTS "${role.name}"`);
+      await admin.end();
     }
   });
 });

@@ -4,10 +4,14 @@
  *
  * 1. `DATABASE_URL` when set: a fresh database `chord_test_<random>` is created on that server for
  *    the run and dropped at the end;
- * 2. else a testcontainers PostgreSQL when a Docker engine answers;
+ * 2. else a testcontainers PostgreSQL when a Docker engine answers (image `CHORD_TEST_POSTGRES_IMAGE`,
+ *    default `postgres:15-alpine`; CI builds its own, see scripts/ci-postgres-image.sh);
  * 3. else none: the Prisma tests run on in-process PGlite, directly (the `{ adapter }` path) and
  *    over its wire protocol (the `{ connectionString }` path, see pglite-socket.ts); a test that
  *    needs a real server is reported as skipped with `reason`.
+ *
+ * `CHORD_TEST_DATABASE=container` (what .ci/run sets) demands the container: DATABASE_URL is
+ * ignored and a container that does not start fails the run instead of falling back to PGlite.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -15,7 +19,7 @@ import pg from 'pg';
 /** What the globalSetup chose. `url` is the run's own database. */
 export type DatabaseChoice =
   | { readonly kind: 'url'; readonly url: string }
-  | { readonly kind: 'container'; readonly url: string }
+  | { readonly kind: 'container'; readonly url: string; readonly image: string }
   | { readonly kind: 'pglite'; readonly reason: string };
 
 declare module 'vitest' {
@@ -28,6 +32,10 @@ declare module 'vitest' {
 const DOCKER_PROBE_TIMEOUT_MS = 5_000;
 /** How long a container may take to pull and start. */
 const CONTAINER_START_TIMEOUT_MS = 120_000;
+/** The image the container route starts when CHORD_TEST_POSTGRES_IMAGE does not name one. */
+const DEFAULT_POSTGRES_IMAGE = 'postgres:15-alpine';
+/** Every container the suite starts carries this label, so CI can remove them by label whatever happens. */
+export const CONTAINER_LABEL = 'chord-sync.ci';
 
 /** `url` with its database name replaced. */
 export function withDatabase(url: string, database: string): string {
@@ -70,15 +78,21 @@ export async function createRunDatabase(adminUrl: string): Promise<{ url: string
 }
 
 /** Starts a PostgreSQL container if a Docker engine answers; else why not (the probe's own error). */
-async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<void> } | { failed: string }> {
+async function tryStartContainer(env: NodeJS.ProcessEnv): Promise<{ url: string; image: string; stop: () => Promise<void> } | { failed: string }> {
   let step = 'docker probe';
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
     await timeout(getContainerRuntimeClient(), DOCKER_PROBE_TIMEOUT_MS, step);
-    step = 'postgres container';
+    const image = env.CHORD_TEST_POSTGRES_IMAGE || DEFAULT_POSTGRES_IMAGE;
+    step = `postgres container ${image}`;
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-    const container = await timeout(new PostgreSqlContainer('postgres:15-alpine').start(), CONTAINER_START_TIMEOUT_MS, step);
-    return { url: container.getConnectionUri(), stop: async () => void (await container.stop()) };
+    const container = await timeout(
+      new PostgreSqlContainer(image).withLabels({ [CONTAINER_LABEL]: String(process.pid) }).start(),
+      CONTAINER_START_TIMEOUT_MS,
+      step,
+    );
+    // stop() removes the container and its volumes (testcontainers' default).
+    return { url: container.getConnectionUri(), image, stop: async () => void (await container.stop({ timeout: 10_000 })) };
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
     return { failed: `${step} failed: ${message.slice(0, 200)}` };
@@ -87,15 +101,20 @@ async function tryStartContainer(): Promise<{ url: string; stop: () => Promise<v
 
 /** Decides the database for this run; the returned `release` undoes whatever was created. */
 export async function chooseDatabase(env: NodeJS.ProcessEnv = process.env): Promise<{ choice: DatabaseChoice; release: () => Promise<void> }> {
+  const demanded = env.CHORD_TEST_DATABASE;
+  if (demanded !== undefined && demanded !== '' && demanded !== 'container') {
+    throw new Error(`CHORD_TEST_DATABASE=${demanded}: the only value is "container" (unset it for DATABASE_URL, else a container, else PGlite)`);
+  }
   const adminUrl = env.DATABASE_URL;
-  if (adminUrl !== undefined && adminUrl !== '') {
+  if (demanded !== 'container' && adminUrl !== undefined && adminUrl !== '') {
     const db = await createRunDatabase(adminUrl);
     return { choice: { kind: 'url', url: db.url }, release: db.drop };
   }
-  const container = await tryStartContainer();
+  const container = await tryStartContainer(env);
   if ('url' in container) {
-    return { choice: { kind: 'container', url: container.url }, release: container.stop };
+    return { choice: { kind: 'container', url: container.url, image: container.image }, release: container.stop };
   }
+  if (demanded === 'container') throw new Error(`CHORD_TEST_DATABASE=container: ${container.failed}`);
   return { choice: { kind: 'pglite', reason: `no DATABASE_URL; ${container.failed}` }, release: async () => {} };
 }
 
