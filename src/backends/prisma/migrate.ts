@@ -412,5 +412,8 @@ export async function migrationScript(options: MigrationScriptOptions = {}): Pro
       'COMMIT;',
     );
   }
+  // The session's search_path back as it was: a tool that runs this script on a connection it goes
+  // on using (Prisma's initShadowDb, then the app's own migrations) must not find it changed.
+  lines.push('', 'RESET search_path;');
   return `${lines.join('\n')}\n`;
 }
