@@ -247,17 +247,17 @@ function adapterFactory(pg, PrismaPg, datasource) {
   };
 }
 
-/** Prisma's migrations table, as its native engine creates it (the same DDL chord-sync's migrate uses). */
-const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
-    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
-    "checksum"              VARCHAR(64) NOT NULL,
-    "finished_at"           TIMESTAMPTZ,
-    "migration_name"        VARCHAR(255) NOT NULL,
-    "logs"                  TEXT,
-    "rolled_back_at"        TIMESTAMPTZ,
-    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
-)`;
+/**
+ * Prisma's migrations table, as its native engine creates it: the DDL chord-sync's own migrator
+ * uses, from the build (this path is rare: an app's first `migrate dev` after `chord-sync migrate`).
+ */
+async function createMigrationsTableSql() {
+  try {
+    return (await import('../dist/backends/prisma/migrate.js')).CREATE_MIGRATIONS_TABLE;
+  } catch (error) {
+    fail(`creating _prisma_migrations needs chord-sync's build (npm run build): ${error.message}`);
+  }
+}
 
 /** One statement on the main database, in the URL's ?schema= (search_path) when it has one. */
 async function queryMain(pg, target, sql, values) {
@@ -310,7 +310,7 @@ async function applyMigrations(engine, params, query, datamodels) {
     if (own.length > 0) {
       throw engineError('P3005', `The database schema is not empty (${own.slice(0, 5).join(', ')}${own.length > 5 ? ', …' : ''}). Read more about how to baseline an existing production database: https://pris.ly/d/migrate-baseline`);
     }
-    await query(CREATE_MIGRATIONS_TABLE);
+    await query(await createMigrationsTableSql());
     return engine.applyMigrations(params);
   }
 }

@@ -101,7 +101,7 @@ interface RecordedMigration {
 
 // Prisma's own table, column for column (prisma-engines, sql-schema-connector, postgres flavour),
 // so `prisma migrate deploy` and `prisma migrate status` read what chord-sync records.
-const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+export const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
     "checksum"              VARCHAR(64) NOT NULL,
     "finished_at"           TIMESTAMPTZ,
