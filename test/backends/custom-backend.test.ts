@@ -3,7 +3,6 @@
 // passes the whole backend and engine conformance suites. Its storage code does storage; every
 // input check is one call to an exported helper, the same ones the built-in backends use.
 import { randomUUID } from 'node:crypto';
-import { describe, test } from 'vitest';
 import {
   type ChordBackend,
   type ContextRecord,
@@ -24,6 +23,7 @@ import {
   validateVersion,
 } from '../../src/index.js'; // the `chord-sync` entry (its source: tests run on src/)
 import { runBackendConformance, runEngineConformance } from '../../src/testing/index.js'; // `chord-sync/testing`
+import { forTarget } from '../support/named.js';
 
 interface Stored {
   readonly json: string; // stored as text, so a caller's later change to its object cannot reach it
@@ -167,6 +167,8 @@ class MapBackend implements ChordBackend {
 }
 
 // What a user's test file holds: a harness and the two suites, with the capabilities it lacks switched off.
+// (A user passes `{ describe, test }` from their runner; forTarget is that pair with the target in each name.)
 const harness = { makeBackend: ({ clock }: { clock: () => number }) => new MapBackend({ clock }) };
-runBackendConformance({ describe, test }, harness, { atomicWrites: false, bulkCleanup: false, syncReads: false, atomicRestore: false });
-runEngineConformance({ describe, test }, harness, { atomicWrites: false, bulkCleanup: false, atomicRestore: false, propertyRuns: 200 });
+const suite = forTarget('a Map-based custom backend');
+runBackendConformance(suite, harness, { atomicWrites: false, bulkCleanup: false, syncReads: false, atomicRestore: false });
+runEngineConformance(suite, harness, { atomicWrites: false, bulkCleanup: false, atomicRestore: false, propertyRuns: 200 });

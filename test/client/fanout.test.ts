@@ -13,6 +13,7 @@ import { Chord, type ContextChanges } from '../../src/engine/chord.js';
 import { createSyncHandler } from '../../src/http/index.js';
 import type { JsonObject } from '../../src/types.js';
 import { DATABASE_TEST_TIMEOUT_MS, liveTargets, startServer, type TestServer, waitFor } from '../http/support.js';
+import { forTarget } from '../support/named.js';
 
 const CLIENTS = 200;
 const WRITES = 100;
@@ -54,7 +55,8 @@ afterEach(async () => {
 });
 
 for (const target of liveTargets()) {
-  describe(`fan-out on ${target.name}`, () => {
+  describe(`fan-out on ${target.label}`, () => {
+    const { test } = forTarget(target.label);
     test(`${CLIENTS} clients, ${WRITES} random writes and a server restart: every state held was the server's, all end equal`, async () => {
       const seed = Number(process.env.CHORD_FANOUT_SEED ?? Math.floor(Math.random() * 2 ** 31));
       const next = random(seed);

@@ -6,6 +6,7 @@ import { ValidationError } from '../../src/errors.js';
 import { createSyncHandler, type SyncHandlerOptions, type SyncSource } from '../../src/http/index.js';
 import type { LiveUpdate, WatchOptions } from '../../src/live/index.js';
 import { DATABASE_TEST_TIMEOUT_MS, liveTargets, readSse, startServer, type TestServer, waitFor, within } from './support.js';
+import { forTarget } from '../support/named.js';
 
 /** A `Chord` seen through the handler's eyes, counting what the handler asked of it. */
 interface Spy extends SyncSource {
@@ -71,7 +72,8 @@ const SSE = { accept: 'text/event-stream' };
 const path = (id: string, query = ''): string => `/contexts/${encodeURIComponent(id)}${query}`;
 
 for (const target of liveTargets()) {
-  describe(`sync route on ${target.name}`, { timeout: DATABASE_TEST_TIMEOUT_MS }, () => {
+  describe(`sync route on ${target.label}`, { timeout: DATABASE_TEST_TIMEOUT_MS }, () => {
+    const { test } = forTarget(target.label);
     let backend: ChordBackend | undefined;
     afterEach(async () => {
       if (backend !== undefined) await (target.harness.dispose ?? ((b: ChordBackend) => (b as { close?: () => Promise<void> }).close?.()))(backend);

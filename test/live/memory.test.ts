@@ -3,6 +3,7 @@ import type { ChordBackend } from '../../src/backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { Chord } from '../../src/engine/chord.js';
 import { runLiveConformance } from '../../src/testing/index.js';
+import { forTarget } from '../support/named.js';
 
 /** `backend` without its change notices: what a user's backend without the capability looks like. */
 function withoutNotices(backend: ChordBackend): ChordBackend {
@@ -16,12 +17,12 @@ function withoutNotices(backend: ChordBackend): ChordBackend {
 }
 
 describe('live on memory', () => {
-  runLiveConformance({ describe, test }, { makeBackend: ({ clock }) => new MemoryBackend({ clock }) }, { propertyRuns: 100 });
+  runLiveConformance(forTarget('memory'), { makeBackend: ({ clock }) => new MemoryBackend({ clock }) }, { propertyRuns: 100 });
 });
 
 describe('live on memory without change notices (polling)', () => {
   runLiveConformance(
-    { describe, test },
+    forTarget('memory, polling'),
     { makeBackend: ({ clock }) => withoutNotices(new MemoryBackend({ clock })) },
     { changeNotices: false, pollMs: 5, propertyRuns: 20 },
   );

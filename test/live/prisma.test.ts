@@ -20,6 +20,7 @@ import { LiveHolder, nextUpdate, runLiveConformance } from '../../src/testing/in
 import { REPO_ROOT, ensureBuilt } from '../support/build.js';
 import { serverUrl } from '../support/database.js';
 import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
+import { forTarget } from '../support/named.js';
 import { startLineProcess } from './line-process.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/live-writer.mjs', import.meta.url));
@@ -82,11 +83,11 @@ function pgliteHarness(): BackendHarness<PrismaBackend> {
 }
 
 describe.skipIf(server === undefined)(`live on prisma/postgres (own listening connection)${skipNote(noServer)}`, () => {
-  runLiveConformance({ describe, test }, serverHarness(server ?? ''), { propertyRuns: 15, updateTimeoutMs: UPDATE_MS });
+  runLiveConformance(forTarget('prisma/postgres {connectionString}, own listening connection'), serverHarness(server ?? ''), { propertyRuns: 15, updateTimeoutMs: UPDATE_MS });
 });
 
 describe('live on prisma/pglite (PGlite listen)', () => {
-  runLiveConformance({ describe, test }, pgliteHarness(), { propertyRuns: 10, updateTimeoutMs: UPDATE_MS });
+  runLiveConformance(forTarget('prisma/pglite {adapter, listen}'), pgliteHarness(), { propertyRuns: 10, updateTimeoutMs: UPDATE_MS });
 });
 
 describe('PrismaBackend change notices: which forms have them', () => {

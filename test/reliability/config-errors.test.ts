@@ -220,7 +220,7 @@ describe.skipIf(url === undefined)(`an unknown database or role on a PostgreSQL 
 
 describe('tables missing', () => {
   for (const target of prismaTargets()) {
-    test(`${target.name}: ConfigurationError not_provisioned, "run chord-sync migrate", from the backend and the engine`, async () => {
+    test(`${target.label}: ConfigurationError not_provisioned, "run chord-sync migrate", from the backend and the engine`, async () => {
       const backend = await target.harness.makeBackend({ clock: Date.now });
       try {
         const schema = target.inspector.schemaOf(backend);
@@ -237,7 +237,7 @@ describe('tables missing', () => {
 
 describe('a statement the database refuses', () => {
   for (const target of prismaTargets()) {
-    test(`${target.name}: a check violation raised by a trigger is StatementError with its SQLSTATE, not an outage to retry`, async () => {
+    test(`${target.label}: a check violation raised by a trigger is StatementError with its SQLSTATE, not an outage to retry`, async () => {
       const backend = await target.harness.makeBackend({ clock: Date.now });
       try {
         const schema = target.inspector.schemaOf(backend);

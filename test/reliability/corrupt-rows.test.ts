@@ -8,6 +8,7 @@ import type { PrismaBackend } from '../../src/backends/prisma/index.js';
 import { Chord } from '../../src/engine/index.js';
 import { CorruptDataError, ValidationError } from '../../src/errors.js';
 import { type PrismaTarget, prismaTargets } from '../support/targets.js';
+import { withTarget } from '../support/named.js';
 
 async function rejection(call: () => Promise<unknown>): Promise<unknown> {
   return call().then(
@@ -50,8 +51,8 @@ const BAD_DELTAS: Array<[string, string]> = [
   ['a number', `'7'::jsonb`],
 ];
 
-describe.each(prismaTargets().map((t) => [t.name, t] as const))('%s: corrupt rows', (_, target) => {
-  test.each(BAD_DELTAS)('a delta stored as %s: getDeltas, listDeltas and readForSync throw CorruptDataError naming the context and version', async (_kind, value) => {
+describe.each(prismaTargets().map((t) => [t.label, t] as const))('%s: corrupt rows', (_, target) => {
+  test.each(BAD_DELTAS)(withTarget('a delta stored as %s: getDeltas, listDeltas and readForSync throw CorruptDataError naming the context and version', target.label), async (_kind, value) => {
     await withBackend(target, async (backend, table) => {
       await history(backend, 'doc');
       await target.inspector.query(`UPDATE ${table('chord_deltas')} SET delta = ${value} WHERE context_id = 'doc' AND version = 2`);
@@ -69,7 +70,7 @@ describe.each(prismaTargets().map((t) => [t.name, t] as const))('%s: corrupt row
     ['an array', `'[]'::jsonb`, true],
     // readForSync's row has SQL NULL for "context not read", which a jsonb null reads the same as.
     ['JSON null', `'null'::jsonb`, false],
-  ])('a context stored as %s: getContext, listContexts and a full sync throw CorruptDataError naming it', async (_kind, value, syncReadSeesIt) => {
+  ])(withTarget('a context stored as %s: getContext, listContexts and a full sync throw CorruptDataError naming it', target.label), async (_kind, value, syncReadSeesIt) => {
     await withBackend(target, async (backend, table) => {
       await history(backend, 'ctx');
       await target.inspector.query(`UPDATE ${table('chord_contexts')} SET context = ${value} WHERE context_id = 'ctx'`);

@@ -11,6 +11,7 @@ import { manualClock } from '../../src/testing/harness.js';
 import type { JsonObject } from '../../src/types.js';
 import { type BackendTarget, backendTargets } from '../support/targets.js';
 import { canonical } from '../support/json.js';
+import { forTarget } from '../support/named.js';
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: ChordError };
 
@@ -252,7 +253,8 @@ const fuzzTargets: BackendTarget[] = backendTargets().filter((t) => t.name !== '
 
 for (const target of fuzzTargets) {
   const runs = target.name === 'memory' ? 150 : 40;
-  describe(`fuzz: ${target.name}`, () => {
+  describe(`fuzz: ${target.label}`, () => {
+    const { test } = forTarget(target.label);
     test('backend methods with arbitrary arguments: results (stored whole) or ChordErrors', async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(backendOps(), { minLength: 1, maxLength: 8 }), async (ops) => {

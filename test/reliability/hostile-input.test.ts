@@ -15,6 +15,7 @@ import type { DisposablePostgres } from '../support/disposable-postgres.js';
 import { type BackendTarget, type PrismaTarget, backendTargets, wireUrl } from '../support/targets.js';
 import { canonical } from '../support/json.js';
 import { expectWholeHistory, freshSchema, missingBinaries, runServerUrl, startServer } from './support.js';
+import { forTarget } from '../support/named.js';
 
 const PROTOTYPE_NAMES = {
   object: Object.getOwnPropertyNames(Object.prototype).sort(),
@@ -162,7 +163,8 @@ describe('prototype keys in the delta functions', () => {
 const targets = backendTargets();
 
 for (const target of targets) {
-  describe(`${target.name}: hostile input`, () => {
+  describe(`${target.label}: hostile input`, () => {
+    const { test } = forTarget(target.label);
     test('prototype keys round-trip through the backend and the engine (set, update, sync) and pollute nothing', async () => {
       await withTarget(target, async (backend) => {
         const chord = new Chord({ backend });

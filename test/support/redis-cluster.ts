@@ -41,7 +41,7 @@ export interface DisposableRedisCluster {
   stop(): Promise<void>;
 }
 
-function tryListen(port: number): Promise<number | undefined> {
+export function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(undefined));
@@ -62,12 +62,12 @@ async function freePort(taken: ReadonlySet<number>): Promise<number> {
   throw new Error('no free port pair (P, P + 10000) for a Redis Cluster node');
 }
 
-async function cli(port: number, ...args: string[]): Promise<string> {
+export async function cli(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
   return stdout;
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -31,6 +31,11 @@ import { type PgliteWire, servePglite } from './pglite-socket.js';
 /** A named way to get fresh backends. */
 export interface BackendTarget<B extends ChordBackend = ChordBackend> {
   readonly name: string;
+  /**
+   * The name with the connection form (the PrismaBackend config key it is made with), for test
+   * names: `forTarget(target.label)` (see named.ts) ends every test's name with it.
+   */
+  readonly label: string;
   readonly harness: BackendHarness<B>;
 }
 
@@ -195,6 +200,7 @@ function serverTargets(url: string): PrismaTarget[] {
     {
       // The backend owns its pool and sends every statement to it directly.
       name: 'prisma/postgres',
+      label: 'prisma/postgres {connectionString}',
       database: 'postgres',
       inspector,
       harness: {
@@ -211,6 +217,7 @@ function serverTargets(url: string): PrismaTarget[] {
     {
       // A caller's Prisma client: every statement through Prisma's raw queries.
       name: 'prisma/postgres-client',
+      label: 'prisma/postgres {prisma}',
       database: 'postgres',
       inspector,
       harness: {
@@ -235,10 +242,11 @@ function serverTargets(url: string): PrismaTarget[] {
 }
 
 /** A target on the shared in-process PGlite; `open` makes the backend on it for a migrated schema. */
-function pgliteBased(name: string, open: (db: PGlite, schema: string, clock: () => number) => Promise<PrismaBackend>): PrismaTarget {
+function pgliteBased(name: string, form: string, open: (db: PGlite, schema: string, clock: () => number) => Promise<PrismaBackend>): PrismaTarget {
   const schemas = new WeakMap<PrismaBackend, string>();
   return {
     name,
+    label: `${name} {${form}}`,
     database: 'pglite',
     inspector: {
       schemaOf: (backend) => schemas.get(backend) ?? 'public',
@@ -262,13 +270,13 @@ function pgliteBased(name: string, open: (db: PGlite, schema: string, clock: () 
 }
 
 function pgliteTarget(): PrismaTarget {
-  return pgliteBased('prisma/pglite', async (db, schema, clock) => new PrismaBackend({ adapter: new PrismaPGlite(db), schema, clock }));
+  return pgliteBased('prisma/pglite', 'adapter', async (db, schema, clock) => new PrismaBackend({ adapter: new PrismaPGlite(db), schema, clock }));
 }
 
 function pgliteSocketTarget(): PrismaTarget {
   // The `{ connectionString }` path with no server: the backend's own pg pool and prepared
   // statements, over the wire protocol, to the same PGlite as prisma/pglite.
-  return pgliteBased('prisma/pglite-socket', async (_db, schema, clock) => {
+  return pgliteBased('prisma/pglite-socket', 'connectionString', async (_db, schema, clock) => {
     const { url } = await sharedWire();
     // One session at a time: no cleanup lock, whose session of its own would wait on the pool's.
     return new PrismaBackend({ connectionString: url, schema, clock, poolSize: 1, cleanupLock: false });
@@ -286,23 +294,28 @@ function unreachable(target: PrismaTarget, reason: string): PrismaTarget {
 /**
  * The Prisma targets: on the run's server through its own pool and through a Prisma client (if
  * there is a server; else on PGlite's socket for the pool), and on PGlite through its adapter.
- * With `withSkipped`, the server targets of a run without one come too, `skip` set.
+ * With `withSkipped`, the server targets of a run without one come too, `skip` set. `database`
+ * keeps only the targets on a server ('postgres', skipped when there is none) or only those on
+ * PGlite, so a file of server targets starts no PGlite.
  */
-export function prismaTargets(options: { withSkipped?: boolean } = {}): PrismaTarget[] {
+export function prismaTargets(options: { withSkipped?: boolean; database?: PrismaTarget['database'] } = {}): PrismaTarget[] {
   registerCleanup();
   const url = serverUrl(databaseChoice());
-  warmUp(url === undefined);
-  if (url !== undefined) return [...serverTargets(url), pgliteTarget()];
+  const onServer = options.database !== 'pglite';
+  const onPglite = options.database !== 'postgres';
+  if (onPglite) warmUp(url === undefined);
+  if (url !== undefined) return [...(onServer ? serverTargets(url) : []), ...(onPglite ? [pgliteTarget()] : [])];
   const reason = noServerReason() as string;
-  const skipped = options.withSkipped === true ? serverTargets('postgresql://unreachable.invalid/none').map((t) => unreachable(t, reason)) : [];
-  return [...skipped, pgliteSocketTarget(), pgliteTarget()];
+  const skipped = onServer && options.withSkipped === true ? serverTargets('postgresql://unreachable.invalid/none').map((t) => unreachable(t, reason)) : [];
+  return [...skipped, ...(onPglite ? [pgliteSocketTarget(), pgliteTarget()] : [])];
+}
+
+/** The memory backend, the reference. */
+export function memoryTarget(): BackendTarget<MemoryBackend> {
+  return { name: 'memory', label: 'memory', harness: { makeBackend: ({ clock }) => new MemoryBackend({ clock }) } };
 }
 
 /** Every backend, the memory reference first. The engine suite loops over the same list. */
 export function backendTargets(options: { withSkipped?: boolean } = {}): Array<BackendTarget & { readonly skip?: string }> {
-  const memory: BackendTarget<MemoryBackend> = {
-    name: 'memory',
-    harness: { makeBackend: ({ clock }) => new MemoryBackend({ clock }) },
-  };
-  return [memory as BackendTarget, ...(prismaTargets(options) as BackendTarget[])];
+  return [memoryTarget() as BackendTarget, ...(prismaTargets(options) as BackendTarget[])];
 }

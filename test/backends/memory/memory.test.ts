@@ -4,8 +4,9 @@ import { MemoryBackend } from '../../../src/backends/memory/memory-backend.js';
 import { compareCodePoints } from '../../../src/backends/memory/code-point-order.js';
 import { ValidationError, VersionConflictError } from '../../../src/errors.js';
 import { runBackendConformance } from '../../../src/testing/index.js';
+import { forTarget } from '../../support/named.js';
 
-runBackendConformance({ describe, test }, { makeBackend: ({ clock }) => new MemoryBackend({ clock }) });
+runBackendConformance(forTarget('memory'), { makeBackend: ({ clock }) => new MemoryBackend({ clock }) });
 
 describe('MemoryBackend specifics', () => {
   test('compareCodePoints orders strings as their UTF-8 bytes do', () => {

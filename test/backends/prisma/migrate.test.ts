@@ -20,6 +20,7 @@ import {
 import { ensureBuilt } from '../../support/build.js';
 import { serverUrl } from '../../support/database.js';
 import { databaseChoice, emptyWireDatabase, noServerReason, skipNote } from '../../support/targets.js';
+import { forTarget } from '../../support/named.js';
 
 /** An empty database: a new one on the run's server, or a new schema on this file's PGlite. */
 interface EmptyDatabase {
@@ -46,7 +47,7 @@ const kinds: Kind[] = [];
 // On a fresh machine the `{ connectionString }` path runs too: against PGlite over its socket.
 const emptyDatabase = emptyWireDatabase();
 kinds.push({
-  name: runUrl !== undefined ? 'postgres' : "PGlite's socket ({ connectionString }, no PostgreSQL server)",
+  name: runUrl !== undefined ? 'postgres {connectionString}' : 'pglite-socket {connectionString}',
   async empty() {
     const db = await emptyDatabase();
     // `public` named explicitly: the default schema is `chord`, and this database's queries run in `public`.
@@ -54,7 +55,7 @@ kinds.push({
   },
 });
 kinds.push({
-  name: 'pglite',
+  name: 'pglite {pool}',
   async empty() {
     pglite ??= PGlite.create();
     const db = await pglite;
@@ -87,6 +88,7 @@ function tempMigrationsDir(): string {
 
 for (const kind of kinds) {
   describe(`migrate on ${kind.name}`, () => {
+    const { test } = forTarget(kind.name);
     test('an empty database is provisioned and the migration recorded as Prisma records it', async () => {
       const db = await kind.empty();
       try {

@@ -10,6 +10,7 @@ import { manualClock } from '../../../src/testing/harness.js';
 import { serverUrl } from '../../support/database.js';
 import { runBackendConformance } from '../../../src/testing/index.js';
 import { databaseChoice, noServerReason, prismaTargets, skipNote, type PrismaTarget } from '../../support/targets.js';
+import { forTarget } from '../../support/named.js';
 
 async function withBackend(target: PrismaTarget, fn: (backend: PrismaBackend, clock: ReturnType<typeof manualClock>) => Promise<void>): Promise<void> {
   const clock = manualClock();
@@ -30,7 +31,8 @@ async function rowCounts(target: PrismaTarget, backend: PrismaBackend): Promise<
 }
 
 for (const target of prismaTargets({ withSkipped: true })) {
-  describe.skipIf(target.skip !== undefined)(`${target.name}${skipNote(target.skip)}`, () => {
+  describe.skipIf(target.skip !== undefined)(`${target.label}${skipNote(target.skip)}`, () => {
+    const { test } = forTarget(target.label);
     runBackendConformance({ describe, test }, target.harness);
 
     test('versions and timestamps are 64-bit columns that come back as exact numbers', async () => {

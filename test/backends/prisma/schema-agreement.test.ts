@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { PrismaBackend } from '../../../src/backends/prisma/index.js';
 import { manualClock } from '../../../src/testing/harness.js';
 import { prismaTargets, type PrismaTarget } from '../../support/targets.js';
+import { forTarget } from '../../support/named.js';
 
 interface DeclaredColumn {
   readonly name: string;
@@ -86,6 +87,7 @@ test('the parser reads both models of schema.prisma', () => {
 
 for (const target of targets) {
   describe(`migration SQL agrees with schema.prisma on ${target.database}`, () => {
+    const { test } = forTarget(target.label);
     test('the same tables, columns, types and nullability', async () => {
       await withMigratedSchema(target, async (schema) => {
         const tables = await target.inspector.query<{ table_name: string }>(

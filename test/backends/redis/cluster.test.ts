@@ -5,6 +5,7 @@ import { idTag, slotOfTag } from '../../../src/backends/redis/keys.js';
 import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../../src/testing/index.js';
 import { type DisposableRedisCluster, redisClusterProblem, startRedisCluster } from '../../support/redis-cluster.js';
 import { clusterHarness } from './cluster-support.js';
+import { forTarget } from '../../support/named.js';
 import { registerSharedRedisTests } from './shared-tests.js';
 
 const problem = redisClusterProblem();
@@ -22,16 +23,17 @@ const current = () => cluster as DisposableRedisCluster;
 
 describe.skipIf(problem !== undefined)(`RedisBackend on a Redis Cluster of 3 masters + 3 replicas${problem === undefined ? '' : ` (skipped: ${problem})`}`, () => {
   const harness = clusterHarness(current);
-  runBackendConformance({ describe, test }, harness);
+  const suite = forTarget('redis-cluster {rootNodes}');
+  runBackendConformance(suite, harness);
   describe('engine', () => {
-    runEngineConformance({ describe, test }, harness, { propertyRuns: 100 });
+    runEngineConformance(suite, harness, { propertyRuns: 100 });
   });
   describe('live', () => {
-    runLiveConformance({ describe, test }, harness, { propertyRuns: 10 });
+    runLiveConformance(suite, harness, { propertyRuns: 10 });
   });
 
   describe('Cluster specifics', () => {
-    registerSharedRedisTests({ make: (keyPrefix) => harness.make(keyPrefix), nodeUrls: async () => (await current().masters()).map((m) => m.url) });
+    registerSharedRedisTests(suite, { make: (keyPrefix) => harness.make(keyPrefix), nodeUrls: async () => (await current().masters()).map((m) => m.url) });
 
     test('contexts spread over every master, and listing merges them in byte order across masters', async () => {
       const backend = harness.make();

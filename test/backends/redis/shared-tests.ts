@@ -1,12 +1,13 @@
 // Tests run on both the local Redis and the Cluster: hostile ids, change notices, dropped connections.
 import { strict as assert } from 'node:assert';
 import { createClient } from 'redis';
-import { expect, test } from 'vitest';
+import { expect } from 'vitest';
 import type { ChangeNotice } from '../../../src/backend.js';
 import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { BackendUnavailableError, ChordError } from '../../../src/errors.js';
 import { Chord } from '../../../src/engine/chord.js';
 import { manualClock } from '../../../src/testing/harness.js';
+import type { TargetSuite } from '../../support/named.js';
 
 /** Ids a key-pattern or hash-tag scheme could get wrong: braces, glob characters, separators, non-ASCII. */
 export const HOSTILE_IDS: readonly string[] = [
@@ -51,7 +52,9 @@ export async function killConnectionsNamed(urls: readonly string[], name: string
   return killed;
 }
 
-export function registerSharedRedisTests(target: RedisTestTarget): void {
+/** The Redis-specific tests, named for `suite`'s target. */
+export function registerSharedRedisTests(suite: TargetSuite, target: RedisTestTarget): void {
+  const { test } = suite;
   test('hostile ids ({, }, *, :, non-ASCII, …) are stored and matched exactly, each only itself', async () => {
     const backend = target.make();
     try {

@@ -3,23 +3,27 @@ import { describe, expect, test } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { ValidationError } from '../../../src/errors.js';
 import { runBackendConformance, runEngineConformance, runLiveConformance } from '../../../src/testing/index.js';
+import { forTarget } from '../../support/named.js';
 import { expectUnavailable, registerSharedRedisTests } from './shared-tests.js';
 import { localHarness, localRedisProblem, LOCAL_REDIS_URL } from './support.js';
 
 const problem = await localRedisProblem();
 if (problem !== undefined) process.stderr.write(`chord-sync Redis tests skipped: ${problem}\n`);
 
-describe.skipIf(problem !== undefined)(`RedisBackend on ${LOCAL_REDIS_URL}${problem === undefined ? '' : ` (skipped: ${problem})`}`, () => {
+// One server ({ url }): the run's Redis (REDIS_URL, else one the globalSetup started).
+const suite = forTarget('redis {url}');
+
+describe.skipIf(problem !== undefined)(`RedisBackend on one Redis server { url }${problem === undefined ? '' : ` (skipped: ${problem})`}`, () => {
   const harness = localHarness();
-  runBackendConformance({ describe, test }, harness);
+  runBackendConformance(suite, harness);
   describe('engine', () => {
-    runEngineConformance({ describe, test }, harness, { propertyRuns: 200 });
+    runEngineConformance(suite, harness, { propertyRuns: 200 });
   });
   describe('live', () => {
-    runLiveConformance({ describe, test }, harness, { propertyRuns: 25 });
+    runLiveConformance(suite, harness, { propertyRuns: 25 });
   });
   describe('Redis specifics', () => {
-    registerSharedRedisTests({
+    registerSharedRedisTests(suite, {
       make: (keyPrefix) => harness.make(keyPrefix),
       nodeUrls: async () => [LOCAL_REDIS_URL],
     });

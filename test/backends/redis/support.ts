@@ -1,16 +1,21 @@
-// Targets for the Redis tests: the Redis at 127.0.0.1:6379 (REDIS_URL overrides it) with a key
-// prefix of its own per run and per backend, all removed after; and the disposable Cluster of
-// test/support/redis-cluster.ts.
+// Targets for the Redis tests: the run's Redis (REDIS_URL, else a redis-server the globalSetup
+// started, see test/support/redis-server.ts) with a key prefix of its own per run and per backend,
+// all removed after; and the disposable Cluster of test/support/redis-cluster.ts.
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
-import { afterAll } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import type { BackendHarness } from '../../../src/testing/harness.js';
 
-export const LOCAL_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// Without the globalSetup (a file run on its own through another config), REDIS_URL or nothing.
+const choice = inject('chordRedis') ?? (process.env.REDIS_URL ? { url: process.env.REDIS_URL, started: false } : { reason: 'no REDIS_URL, run without the vitest globalSetup' });
 
-/** `undefined` when the Redis answers PING within 2 s, else why not. */
+/** The run's Redis ('' when there is none: see {@link localRedisProblem}). */
+export const LOCAL_REDIS_URL = 'url' in choice ? choice.url : '';
+
+/** `undefined` when the run's Redis answers PING within 2 s, else why not. */
 export async function localRedisProblem(url = LOCAL_REDIS_URL): Promise<string | undefined> {
+  if (url === '' && 'reason' in choice) return choice.reason;
   const client = createClient({ url, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
   client.on('error', () => {});
   try {

@@ -1,0 +1,3 @@
+import { engineConformanceOn } from './conformance-support.js';
+
+engineConformanceOn('memory', 'memory is always there');
