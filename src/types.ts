@@ -33,3 +33,12 @@ export interface DeltaRecord {
   /** The backend clock's time when the delta was written. */
   readonly insertedAt: number;
 }
+
+/**
+ * The answer to `syncContext`. `epoch` is the context's current epoch (absent on a backend without
+ * epochs). Answers may be shared between concurrent callers: treat them as read-only.
+ */
+export type SyncResult =
+  | { readonly kind: 'full'; readonly context: ContextRecord }
+  | { readonly kind: 'delta'; readonly delta: Delta; readonly fromVersion: number; readonly version: number; readonly epoch?: string }
+  | { readonly kind: 'no_change'; readonly version: number; readonly epoch?: string };

@@ -7,6 +7,7 @@ import { ChordClientError } from './client-error.js';
 import { type ChordClientState, type ChordClientWriteOptions, ContextSync, randomClientId, resolveWriteTimeoutMs, writesOf } from './context-sync.js';
 import { EventStreamLoop, STREAM_CONFIG_KEYS, type StreamConfig, resolveStreamConfig } from './event-stream.js';
 import type { SseEvent } from './sse-parser.js';
+import { isWireUpdateKind } from '../wire/sync.js';
 
 export { ChordClientError };
 export type { ChordClientState, ChordClientWriteOptions };
@@ -131,7 +132,7 @@ export class ChordClient {
   }
 
   #apply(event: SseEvent): void {
-    if (event.event !== 'full' && event.event !== 'delta' && event.event !== 'deleted') return;
+    if (!isWireUpdateKind(event.event)) return;
     let update: unknown;
     try {
       update = JSON.parse(event.data);

@@ -9,6 +9,7 @@ import type { ContextChanges } from '../engine/index.js';
 import { ValidationError } from '../errors.js';
 import type { Delta, JsonObject } from '../types.js';
 import { validateJsonObject } from '../validation.js';
+import { formatEventId } from '../wire/event-id.js';
 import { ChordClientError } from './client-error.js';
 import type { ResolvedStreamConfig } from './event-stream.js';
 import { type LocalWrite, OptimisticState, type Settlement } from './optimistic-state.js';
@@ -156,7 +157,7 @@ export class ContextSync {
   /** `<epoch>:<version>` of the confirmed state (what a resuming request names), or `undefined` when nothing is held. */
   get position(): string | undefined {
     const held = this.#optimistic.confirmed;
-    return held === null ? undefined : `${held.epoch ?? ''}:${held.version}`;
+    return held === null ? undefined : formatEventId(held.epoch, held.version);
   }
 
   /** Deep-merges `changes` (`unset` deletes a key): shown in `state` at once, sent, and resolved with the first confirmed state holding it. */

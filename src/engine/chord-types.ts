@@ -2,7 +2,10 @@
 // re-exports them, so this file is an implementation detail of the package's layout.
 import type { ChordBackend } from '../backend.js';
 import type { Unset } from '../delta/index.js';
-import type { ContextRecord, Delta, DeltaRecord, Json, JsonObject } from '../types.js';
+import type { ContextRecord, DeltaRecord, Json, JsonObject } from '../types.js';
+
+// Defined with the shared types, so live/ can name it without importing the engine.
+export type { SyncResult } from '../types.js';
 import type { JsonLimits } from '../validation.js';
 
 /** Default `deltaThreshold`: sync sends the full context past 100 versions behind; cleanup keeps 100 deltas. */
@@ -94,15 +97,6 @@ export interface WriteResult {
   /** The delta this call stored, or `null` when the call changed nothing and wrote nothing. */
   readonly delta: DeltaRecord | null;
 }
-
-/**
- * The answer to `syncContext`. `epoch` is the context's current epoch (absent on a backend without
- * epochs). Answers may be shared between concurrent callers: treat them as read-only.
- */
-export type SyncResult =
-  | { readonly kind: 'full'; readonly context: ContextRecord }
-  | { readonly kind: 'delta'; readonly delta: Delta; readonly fromVersion: number; readonly version: number; readonly epoch?: string }
-  | { readonly kind: 'no_change'; readonly version: number; readonly epoch?: string };
 
 /** Per-call options of `syncContext`. */
 export interface SyncOptions {

@@ -1,5 +1,6 @@
 import { NotFoundError, ValidationError } from '../errors.js';
 import { describe, validateContextId } from '../validation.js';
+import { splitEventId } from '../wire/event-id.js';
 
 /** Longest epoch a request may name; built-in epochs are UUIDs (36 characters). */
 export const MAX_EPOCH_LENGTH = 200;
@@ -44,16 +45,10 @@ export function checkEpoch(text: string, argument: string): string {
  * an empty epoch stands for a context whose backend keeps no epochs.
  */
 export function parseEventId(text: string): ClientPosition {
-  const colon = text.lastIndexOf(':');
-  if (colon < 0) throw new ValidationError('Last-Event-ID', `must be <epoch>:<version>, got ${describe(text)}`);
-  const version = parseVersion(text.slice(colon + 1), 'Last-Event-ID');
-  const epochText = text.slice(0, colon);
-  return { version, epoch: epochText === '' ? undefined : checkEpoch(epochText, 'Last-Event-ID') };
-}
-
-/** The `id:` of an event for a client at `version` of `epoch` (see {@link parseEventId}). */
-export function formatEventId(epoch: string | undefined, version: number): string {
-  return `${epoch ?? ''}:${version}`;
+  const parts = splitEventId(text);
+  if (parts === undefined) throw new ValidationError('Last-Event-ID', `must be <epoch>:<version>, got ${describe(text)}`);
+  const version = parseVersion(parts.versionText, 'Last-Event-ID');
+  return { version, epoch: parts.epochText === '' ? undefined : checkEpoch(parts.epochText, 'Last-Event-ID') };
 }
 
 /** Whether an `Accept` header asks for `text/event-stream`. */

@@ -1,13 +1,15 @@
-import { formatEventId } from './request.js';
 import type { LiveUpdate } from '../live/index.js';
 import { type MultiplexError, type MultiplexEvent, toMultiplexUpdate } from '../wire/multiplex.js';
+import { formatEventId } from '../wire/event-id.js';
+import { toWireUpdate } from './wire-encode.js';
 
 const encoder = new TextEncoder();
 
 /**
  * One Server-Sent Event for an update: `event:` its kind, `id:` `<epoch>:<version>` (a `deleted`
- * has none: there is no position to resume from), `data:` the update as JSON. JSON.stringify never
- * emits a raw line break, so the data is always one `data:` line.
+ * has none: there is no position to resume from), `data:` the update as its wire message
+ * (src/wire/sync.ts) in JSON. JSON.stringify never emits a raw line break, so the data is always
+ * one `data:` line.
  */
 export function encodeUpdate(update: LiveUpdate): Uint8Array {
   // Watchers that held the same state share the engine's answer (the same record or delta
@@ -42,7 +44,7 @@ function encodeFresh(update: LiveUpdate): Uint8Array {
   else if (update.kind === 'delta') id = formatEventId(update.epoch, update.version);
   const lines = [`event: ${update.kind}`];
   if (id !== undefined) lines.push(`id: ${id}`);
-  lines.push(`data: ${JSON.stringify(update)}`, '', '');
+  lines.push(`data: ${JSON.stringify(toWireUpdate(update))}`, '', '');
   return encoder.encode(lines.join('\n'));
 }
 
@@ -64,7 +66,7 @@ export function encodeMultiplexUpdate(contextId: string, update: LiveUpdate): Ui
     const cached = multiplexEncoded.get(shared);
     if (cached !== undefined && cached.kind === update.kind && cached.contextId === contextId && cached.position === positionOf(update)) return cached.bytes;
   }
-  const bytes = encodeEvent(update.kind, toMultiplexUpdate(contextId, update));
+  const bytes = encodeEvent(update.kind, toMultiplexUpdate(contextId, toWireUpdate(update)));
   if (shared !== undefined) multiplexEncoded.set(shared, { kind: update.kind, contextId, position: positionOf(update), bytes });
   return bytes;
 }

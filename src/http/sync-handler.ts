@@ -5,6 +5,7 @@ import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
 import { encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
 import { DEFAULT_MAX_CONTEXTS_PER_STREAM, multiplexResponse, parseMultiplexRequest } from './multiplex-stream.js';
+import { toWireSyncAnswer } from './wire-encode.js';
 
 /** Where the sync route lives unless `basePath` says otherwise. */
 export const DEFAULT_BASE_PATH = '/contexts';
@@ -170,7 +171,7 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       }
       if (!parsed.stream) {
         const result = await chord.syncContext(parsed.contextId, parsed.version, parsed.epoch === undefined ? undefined : { epoch: parsed.epoch });
-        return jsonResponse(200, result);
+        return jsonResponse(200, toWireSyncAnswer(result));
       }
       const response = streamResponse(chord, request, parsed, config, () => openStreams--);
       slotTaken = false; // the stream gives the slot back when it ends

@@ -1,4 +1,4 @@
-import type { ContextRecord, Delta } from '../types.js';
+import type { ContextRecord, Delta, SyncResult } from '../types.js';
 
 /**
  * One update of `chord.watch`: what takes a holder of the previously yielded state (or of the
@@ -29,17 +29,8 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
 }
 
-/** What the engine's sync answers, as the live hub reads it (the shape of `SyncResult`). */
-export type LiveSyncAnswer =
-  | { readonly kind: 'full'; readonly context: ContextRecord }
-  | {
-      readonly kind: 'delta';
-      readonly delta: Delta;
-      readonly fromVersion: number;
-      readonly version: number;
-      readonly epoch?: string;
-    }
-  | { readonly kind: 'no_change'; readonly version: number; readonly epoch?: string };
+/** What the engine's sync answers, as the live hub reads it: `SyncResult`, named once in src/types.ts. */
+export type LiveSyncAnswer = SyncResult;
 
 /**
  * The engine's sync as the hub calls it: what `syncContext(contextId, version, { epoch })`

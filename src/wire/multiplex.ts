@@ -6,8 +6,7 @@
 // needs no session on the server: any process on the same storage can serve a reconnect, and each
 // context resumes from exactly what the client holds.
 import { ValidationError } from '../errors.js';
-import type { LiveUpdate } from '../live/types.js';
-import type { ContextRecord, Delta } from '../types.js';
+import type { WireContextRecord, WireDelta, WireUpdate } from './sync.js';
 import { describe } from '../validation.js';
 
 /** The query parameter that carries the followed contexts: `{basePath}?contexts=<JSON>`. */
@@ -71,15 +70,15 @@ export function decodeFollowList(text: string): FollowEntry[] {
 }
 
 /**
- * An update of one context on the multiplexed stream: a `LiveUpdate` of `chord.watch` with the
- * id of the context it belongs to. The SSE event's name is `kind`; the event has no `id:` field.
+ * An update of one context on the multiplexed stream: the {@link WireUpdate} of the single-context
+ * stream with the id of the context it belongs to. The SSE event's name is `kind`; the event has no `id:` field.
  */
 export type MultiplexUpdate =
-  | { readonly kind: 'full'; readonly contextId: string; readonly context: ContextRecord }
+  | { readonly kind: 'full'; readonly contextId: string; readonly context: WireContextRecord }
   | {
       readonly kind: 'delta';
       readonly contextId: string;
-      readonly delta: Delta;
+      readonly delta: WireDelta;
       readonly fromVersion: number;
       readonly version: number;
       /** The epoch both versions belong to (`''` on a backend without epochs). */
@@ -110,8 +109,8 @@ export function isRetryableCode(code: string): boolean {
   return code !== 'forbidden' && code !== 'invalid_argument';
 }
 
-/** The wire form of `update` of `contextId` (built field by field: the wire owns its shape). */
-export function toMultiplexUpdate(contextId: string, update: LiveUpdate): MultiplexUpdate {
+/** The multiplexed form of `update` of `contextId` (built field by field: the wire owns its shape). */
+export function toMultiplexUpdate(contextId: string, update: WireUpdate): MultiplexUpdate {
   switch (update.kind) {
     case 'full':
       return { kind: 'full', contextId, context: update.context };

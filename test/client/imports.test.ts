@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../support/build.js';
@@ -34,4 +34,14 @@ test('chord-sync/client loads no node: module, no package, and nothing of the en
   expect(files).toContain('client/chord-client.ts');
   expect(files).toContain('client/chord-connection.ts');
   expect(files).toContain('delta/index.ts');
+});
+
+test('src/wire/ (shared by http/ and client/) loads no node: module, no package, and nothing of the engine, live, http or backends', () => {
+  const wire = readdirSync(join(SRC, 'wire')).filter((f) => f.endsWith('.ts'));
+  expect(wire).toContain('event-id.ts');
+  for (const entry of wire) {
+    const graph = runtimeGraph(join(SRC, 'wire', entry));
+    expect([...graph.values()].flat().filter((s) => !s.startsWith('.'))).toEqual([]);
+    for (const file of graph.keys()) expect(relative(SRC, file)).toMatch(/^(delta\/|wire\/|errors\.ts$|validation\.ts$|types\.ts$)/);
+  }
 });
