@@ -117,6 +117,8 @@ test('every entry point loads with require and with import, with the same export
   expect(required['chord-sync']).toEqual(expect.arrayContaining(['Chord', 'MemoryBackend', 'applyDelta', 'ChordError']));
   expect(required['chord-sync/prisma']).toEqual(expect.arrayContaining(['PrismaBackend', 'migrate']));
   expect(required['chord-sync/testing']).toEqual(expect.arrayContaining(['runBackendConformance', 'runEngineConformance']));
+  expect(entries).toContain('chord-sync/react');
+  expect(required['chord-sync/react']).toEqual(['useChordContext']);
 });
 
 test('a CommonJS app writes and syncs a context through require("chord-sync")', () => {
@@ -146,6 +148,22 @@ test('a memory-only app needs no database driver: chord-sync and chord-sync/test
   const { required, imported } = loadEveryEntry(bareApp, ['chord-sync', 'chord-sync/testing']);
   expect(required['chord-sync']).toContain('Chord');
   expect(imported['chord-sync/testing']).toContain('runBackendConformance');
+});
+
+test('react is an optional peer: an app without it loads chord-sync/client, and only chord-sync/react asks for react', () => {
+  expect(Object.keys(packed.dependencies ?? {})).not.toContain('react');
+  expect(packed.peerDependencies?.react).toBeDefined();
+  expect(packed.peerDependenciesMeta?.react?.optional).toBe(true);
+  expect(existsSync(join(bareApp, 'node_modules', 'react'))).toBe(false);
+  const { required, imported } = loadEveryEntry(bareApp, ['chord-sync/client']);
+  expect(required['chord-sync/client']).toContain('ChordClient');
+  expect(imported['chord-sync/client']).toContain('ChordClient');
+  const missing = run(
+    bareApp,
+    'react-missing.mjs',
+    `try { await import('chord-sync/react'); process.stdout.write('null'); } catch (error) { process.stdout.write(JSON.stringify(error.code)); }`,
+  );
+  expect(missing).toBe('ERR_MODULE_NOT_FOUND');
 });
 
 test('the command runs from the installed package and prints its version', () => {

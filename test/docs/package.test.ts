@@ -19,7 +19,7 @@ test('chord-sync, chord-sync/prisma and chord-sync/testing import by name and ex
   await ensureBuilt();
   const script = `
     const names = {};
-    for (const entry of ['chord-sync', 'chord-sync/prisma', 'chord-sync/testing', 'chord-sync/http', 'chord-sync/client']) {
+    for (const entry of ['chord-sync', 'chord-sync/prisma', 'chord-sync/testing', 'chord-sync/http', 'chord-sync/client', 'chord-sync/react']) {
       names[entry] = Object.keys(await import(entry)).sort();
     }
     process.stdout.write(JSON.stringify(names));`;
@@ -36,12 +36,13 @@ test('chord-sync, chord-sync/prisma and chord-sync/testing import by name and ex
   expect(names['chord-sync/testing']).toEqual(expect.arrayContaining(['runBackendConformance', 'runEngineConformance']));
   expect(names['chord-sync/http']).toEqual(expect.arrayContaining(['createSyncHandler', 'toNodeHandler']));
   expect(names['chord-sync/client']).toEqual(expect.arrayContaining(['ChordClient']));
+  expect(names['chord-sync/react']).toEqual(['useChordContext']);
 });
 
 test('every entry point names built JavaScript and type declarations that exist', async () => {
   await ensureBuilt();
   const entries = Object.entries(pkg.exports).filter(([key]) => key !== './package.json');
-  expect(entries.map(([key]) => key).sort()).toEqual(['.', './client', './http', './prisma', './redis', './testing']);
+  expect(entries.map(([key]) => key).sort()).toEqual(['.', './client', './http', './prisma', './react', './redis', './testing']);
   for (const [key, target] of entries) {
     expect(typeof target, key).toBe('object');
     const { types, import: js } = target as { types?: string; import?: string };
