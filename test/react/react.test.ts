@@ -5,7 +5,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { renderToString } from 'react-dom/server';
-import { expect, test } from 'vitest';
+import { expect, expectTypeOf, test } from 'vitest';
+import type { ChordConnection } from '../../src/client/index.js';
 import type { ChordContextSource } from '../../src/react/index.js';
 import { useChordContext } from '../../src/react/index.js';
 import { REPO_ROOT } from '../support/build.js';
@@ -51,4 +52,9 @@ test('a server render shows nothing yet and follows nothing (the context is take
   const html = renderToString(createElement(Room));
   expect(html).toBe(`<p>${JSON.stringify({ state: null, confirmed: null, pending: 0, error: null }).replaceAll('"', '&quot;')}</p>`);
   expect(asked).toEqual([]);
+});
+
+test('a ChordConnection is what the hook takes (checked by the type checker)', () => {
+  expectTypeOf<ChordConnection>().toExtend<ChordContextSource>();
+  expectTypeOf(useChordContext).parameter(0).toEqualTypeOf<ChordContextSource>();
 });
