@@ -138,9 +138,9 @@ export class ChordClient {
       update = JSON.parse(event.data);
     } catch (cause) {
       this.#sync.drop(`unreadable ${event.event} event`, cause);
-      this.#loop.restart('pause');
+      this.#loop.restart('failed');
       return;
     }
-    if (!this.#sync.apply(event.event, update)) this.#loop.restart('pause');
+    if (!this.#sync.apply(event.event, update)) this.#loop.restart('failed');
   }
 }

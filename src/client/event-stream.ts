@@ -114,6 +114,8 @@ export class EventStreamLoop {
   #wake: (() => void) | undefined;
   #restart: RestartMode | undefined;
   #started = false;
+  /** The server's `retry-after` on the last refusal, in ms: the next pause is at least this (within maxBackoffMs). */
+  #retryAfterMs = 0;
 
   constructor(config: ResolvedStreamConfig, request: () => StreamRequest | undefined, onEvent: (event: SseEvent) => void) {
     this.#config = config;
@@ -170,7 +172,12 @@ export class EventStreamLoop {
       attempt = healthy ? 0 : attempt + 1;
       const ceiling = Math.min(this.#config.maxBackoffMs, this.#config.initialBackoffMs * 2 ** Math.min(attempt, 30));
       // Half fixed, half random: spread out, so a restarted server is not hit by every client at once.
-      await this.#sleep(ceiling / 2 + Math.random() * (ceiling / 2));
+      let pause = ceiling / 2 + Math.random() * (ceiling / 2);
+      const retryAfter = Math.min(this.#retryAfterMs, this.#config.maxBackoffMs);
+      this.#retryAfterMs = 0;
+      // A server that said when to come back is not asked sooner; jittered upwards, still spread out.
+      if (pause < retryAfter) pause = Math.min(this.#config.maxBackoffMs, retryAfter * (1 + Math.random() * 0.25));
+      await this.#sleep(pause);
       // Asked for while no stream was open: the next one is what it asked for.
       this.#restart = undefined;
     }
@@ -190,7 +197,11 @@ export class EventStreamLoop {
     });
   }
 
-  /** One connection, until it ends or breaks; true when the server accepted it. */
+  /**
+   * One connection, until it ends or breaks; true when it delivered an event. A stream that opened
+   * and closed without one (a server that cannot start it, a proxy cutting it) is a failure like a
+   * refused one, so the next attempt backs off instead of hammering the server.
+   */
   async #connectOnce(request: StreamRequest): Promise<boolean> {
     const config = this.#config;
     const connection = new AbortController();
@@ -204,7 +215,7 @@ export class EventStreamLoop {
       else idleTimer = setTimeout(watchIdle, config.idleTimeoutMs - silentFor);
     };
     idleTimer = setTimeout(watchIdle, config.idleTimeoutMs);
-    let accepted = false;
+    let delivered = false;
     const ended = (): boolean => this.#closed || this.#restart !== undefined;
     try {
       const extra = typeof config.headers === 'function' ? await config.headers() : config.headers;
@@ -221,33 +232,49 @@ export class EventStreamLoop {
           // Not our JSON (a proxy's page): the status says enough.
         }
         const detail = body.error?.message === undefined ? '' : `: ${body.error.message}`;
+        this.#retryAfterMs = retryAfterMs(response.headers.get('retry-after'));
         config.onError(new ChordClientError(`${request.label} refused with ${response.status}${detail}`, response.status, body.error?.code));
         return false;
       }
-      accepted = true;
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       const parser = new SseParser((event) => {
-        if (!ended()) this.#onEvent(event);
+        if (ended()) return;
+        delivered = true;
+        this.#onEvent(event);
       });
       for (;;) {
         const { done, value } = await reader.read();
-        if (done) break;
+        if (done) {
+          if (!ended()) config.onError(new ChordClientError(`${request.label} was ended by the server${delivered ? '' : ' before any event'}`, response.status));
+          break;
+        }
         lastActivity = Date.now();
         parser.push(decoder.decode(value, { stream: true }));
         if (ended()) break;
       }
-      return true;
+      return delivered;
     } catch (error) {
       if (!ended()) {
         const reason = connection.signal.aborted ? `silent for ${config.idleTimeoutMs} ms` : error instanceof Error ? error.message : String(error);
         config.onError(new ChordClientError(`${request.label} broke: ${reason}`, undefined, undefined, { cause: error }));
       }
-      return accepted;
+      return delivered;
     } finally {
       clearTimeout(idleTimer);
       connection.abort();
       if (this.#connection === connection) this.#connection = undefined;
     }
   }
+}
+
+/** Longest `retry-after` taken from a server, in ms (a pause is also never longer than maxBackoffMs). */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** A `retry-after` header (seconds, or an HTTP date) in ms from now; 0 when absent or unreadable. */
+function retryAfterMs(header: string | null): number {
+  if (header === null) return 0;
+  const text = header.trim();
+  const ms = /^[0-9]+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
 }

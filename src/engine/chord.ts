@@ -8,7 +8,7 @@ import type { CleanupOptions, CleanupReport, ResolvedCleanupOptions } from './cl
 import { CleanupScheduler } from './cleanup-schedule.js';
 import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
 import { LiveHub } from '../live/index.js';
-import type { LiveUpdate, WatchOptions } from '../live/index.js';
+import type { LiveWatch, WatchOptions } from '../live/index.js';
 import { resolveChordConfig, validateSyncOptions, validateWriteOptions } from './chord-options.js';
 import type { ChordConfig, ContextChanges, SyncOptions, SyncResult, WriteOptions, WriteResult } from './chord-types.js';
 import { exclusivePass } from './exclusive-pass.js';
@@ -174,7 +174,7 @@ export class Chord {
    *
    * @throws ValidationError (at once) when `contextId` or an option is not acceptable.
    */
-  watch(contextId: string, options?: WatchOptions): AsyncIterableIterator<LiveUpdate> {
+  watch(contextId: string, options?: WatchOptions): LiveWatch {
     this.#live ??= new LiveHub(
       this.#backend,
       async (id, version, epoch) => {

@@ -1,6 +1,6 @@
 import { ChordError, type ChordErrorCode, ValidationError } from '../errors.js';
 import { describe } from '../validation.js';
-import type { LiveUpdate } from '../live/index.js';
+import type { LiveUpdate, LiveWatch, WatchStart } from '../live/index.js';
 import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
 import { encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
@@ -13,6 +13,8 @@ export const DEFAULT_BASE_PATH = '/contexts';
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 /** Open SSE streams one handler serves at most; the next one is answered 503. */
 export const DEFAULT_MAX_STREAMS = 10_000;
+/** The `retry-after` (seconds) of a 503: too many streams, or a stream that could not start (backend unreachable). */
+export const RETRY_AFTER_SECONDS = 5;
 
 /** A Web-standard request handler (Hono, Next.js route handlers, Bun, Deno, or node:http through {@link toNodeHandler}). */
 export type SyncHandler = (request: Request) => Promise<Response>;
@@ -173,13 +175,15 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
         const result = await chord.syncContext(parsed.contextId, parsed.version, parsed.epoch === undefined ? undefined : { epoch: parsed.epoch });
         return jsonResponse(200, toWireSyncAnswer(result));
       }
-      const response = streamResponse(chord, request, parsed, config, () => openStreams--);
-      slotTaken = false; // the stream gives the slot back when it ends
-      return response;
+      slotTaken = false; // the stream gives the slot back when it ends, or when it fails to start
+      return await streamResponse(chord, request, parsed, config, () => openStreams--);
     } catch (error) {
       if (error instanceof ChordError) {
         const status = STATUS_OF_CODE[error.code] ?? 500;
-        if (status < 500 || error.code === 'unavailable' || error.code === 'timeout') return errorResponse(status, error.code, error.message);
+        // 503: the backend is unreachable or slow; the client is told when to come back, so that an
+        // outage is not met by every client reconnecting at once, over and over.
+        if (error.code === 'unavailable' || error.code === 'timeout') return errorResponse(status, error.code, error.message, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+        if (status < 500) return errorResponse(status, error.code, error.message);
         // The server's own fault: the details (table names, stored data) are for its operator, not the client.
         config.onError(error);
         return errorResponse(status, error.code, `the server failed to answer (${error.code})`);
@@ -193,17 +197,29 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
 }
 
 function tooManyStreams(config: ResolvedOptions): Response {
-  return errorResponse(503, 'unavailable', `too many open streams (maxStreams ${config.maxStreams}); retry later`, { 'retry-after': '5' });
+  return errorResponse(503, 'unavailable', `too many open streams (maxStreams ${config.maxStreams}); retry later`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
 }
 
-function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Response {
+/**
+ * The SSE answer of one context, once its watch has started: a watch that cannot start (the
+ * backend unreachable) throws here, so the client gets a 503 with `retry-after` rather than a 200
+ * that closes at once (which a client takes as a healthy stream and reopens without backing off).
+ * `release` is called once, when the stream ends or fails to start.
+ */
+async function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest, config: ResolvedOptions, release: () => void): Promise<Response> {
   const abort = new AbortController();
-  // First, so that a watch refusing its arguments leaves nothing behind (the caller answers the error).
-  const updates = chord.watch(parsed.contextId, {
-    version: parsed.version,
-    ...(parsed.epoch === undefined ? {} : { epoch: parsed.epoch }),
-    signal: abort.signal,
-  });
+  let updates: AsyncIterableIterator<LiveUpdate>;
+  try {
+    // First, so that a watch refusing its arguments leaves nothing behind (the caller answers the error).
+    updates = chord.watch(parsed.contextId, {
+      version: parsed.version,
+      ...(parsed.epoch === undefined ? {} : { epoch: parsed.epoch }),
+      signal: abort.signal,
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
   const onRequestAbort = (): void => abort.abort();
   if (request.signal.aborted) abort.abort();
   else request.signal.addEventListener('abort', onRequestAbort, { once: true });
@@ -220,6 +236,24 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
     release();
   };
 
+  // The first next() starts the watch; its result is the stream's first pull.
+  let first: Promise<IteratorResult<LiveUpdate>> | undefined = updates.next();
+  first.catch(() => undefined); // awaited below or by the first pull
+  const started = (updates as Partial<LiveWatch>).started;
+  if (typeof started === 'function') {
+    let how: WatchStart;
+    try {
+      how = await started.call(updates);
+    } catch (error) {
+      finish();
+      throw error;
+    }
+    if (how === 'ended') {
+      finish();
+      return errorResponse(503, 'unavailable', 'the stream ended before it started; retry later', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    }
+  }
+
   const body = new ReadableStream<Uint8Array>(
     {
       start(controller) {
@@ -230,7 +264,9 @@ function streamResponse(chord: SyncSource, request: Request, parsed: SyncRequest
       async pull(controller) {
         let next: IteratorResult<LiveUpdate>;
         try {
-          next = await updates.next();
+          const pending = first ?? updates.next();
+          first = undefined;
+          next = await pending;
         } catch (error) {
           if (!finished) {
             if (!abort.signal.aborted) config.onError(error);

@@ -2,7 +2,7 @@ import { hasChangeNotifier } from '../backend.js';
 import type { ChangeNotice, ChangeSubscription, ChordBackend } from '../backend.js';
 import { ValidationError } from '../errors.js';
 import { describe, validateContextId, validateVersion } from '../validation.js';
-import type { LiveSyncAnswer, LiveSyncRead, LiveUpdate, WatchOptions } from './types.js';
+import type { LiveSyncAnswer, LiveSyncRead, LiveUpdate, LiveWatch, WatchOptions, WatchStart } from './types.js';
 
 /** Default `watchPollMs`: how often `watch` re-reads on a backend without change notices. */
 export const DEFAULT_WATCH_POLL_MS = 1000;
@@ -201,7 +201,7 @@ export class LiveHub {
   }
 
   /** See `Chord.watch`. Validates its arguments now; reads nothing until the first `next()`. */
-  watch(contextId: string, options?: WatchOptions): AsyncIterableIterator<LiveUpdate> {
+  watch(contextId: string, options?: WatchOptions): LiveWatch {
     validateContextId(contextId);
     const { position, signal } = resolveWatchOptions(options);
     return new Watcher(this, contextId, position, signal);
@@ -290,7 +290,7 @@ export class LiveHub {
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /** One `watch`: pulls from its channel when its consumer calls `next()`. */
-class Watcher implements AsyncIterableIterator<LiveUpdate> {
+class Watcher implements LiveWatch {
   readonly #hub: LiveHub;
   readonly #contextId: string;
   readonly #stop = new AbortController();
@@ -301,6 +301,8 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
   #started = false;
   #done = false;
   #queue: Promise<unknown> = Promise.resolve();
+  #start: { promise: Promise<WatchStart>; resolve(how: WatchStart): void; reject(error: unknown): void } | undefined;
+  #startSettled = false;
 
   constructor(hub: LiveHub, contextId: string, position: Position | null, signal: AbortSignal | undefined) {
     this.#hub = hub;
@@ -324,6 +326,37 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
   async return(): Promise<IteratorResult<LiveUpdate, undefined>> {
     this.#stop.abort();
     return DONE;
+  }
+
+  started(): Promise<WatchStart> {
+    if (this.#start === undefined) {
+      let resolve!: (how: WatchStart) => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<WatchStart>((yes, no) => {
+        resolve = yes;
+        reject = no;
+      });
+      this.#start = { promise, resolve, reject };
+      if (this.#done) this.#settleStart('ended');
+    }
+    return this.#start.promise;
+  }
+
+  /** The first read answered (`present`/`missing`), the watch ended, or (an error) it failed to start. */
+  #settleStart(how: WatchStart | { error: unknown }): void {
+    if (this.#startSettled) return;
+    const start = this.#start;
+    if (start === undefined) {
+      // Nobody asked yet: remember the outcome for a later started().
+      if (typeof how === 'string') this.#start = { promise: Promise.resolve(how), resolve() {}, reject() {} };
+      else {
+        const failed = Promise.reject(how.error);
+        failed.catch(() => undefined);
+        this.#start = { promise: failed, resolve() {}, reject() {} };
+      }
+    } else if (typeof how === 'string') start.resolve(how);
+    else start.reject(how.error);
+    this.#startSettled = true;
   }
 
   async #pull(): Promise<IteratorResult<LiveUpdate, undefined>> {
@@ -358,12 +391,14 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
         const from = deletions === this.#deletions ? this.#position : null;
         const head = channel.head;
         if (head !== undefined && head.generation === seen && from === this.#position && samePosition(head.at, from)) {
+          this.#settleStart(head.at === null ? 'missing' : 'present');
           await channel.changed(seen, this.#signal);
           if (this.#signal.aborted) return this.#finish();
           continue;
         }
         const answer = await unlessAborted(this.#hub.read(channel, from), this.#signal);
         if (answer === ABORTED) return this.#finish();
+        this.#settleStart(answer === null ? 'missing' : 'present');
         this.#deletions = deletions;
         const update = this.#advance(answer);
         if (update !== null) return { done: false, value: update };
@@ -371,6 +406,7 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
         if (this.#signal.aborted) return this.#finish();
       }
     } catch (error) {
+      this.#settleStart({ error });
       this.#finish();
       throw error;
     }
@@ -415,6 +451,7 @@ class Watcher implements AsyncIterableIterator<LiveUpdate> {
   #finish(): IteratorReturnResult<undefined> {
     if (!this.#done) {
       this.#done = true;
+      this.#settleStart('ended');
       if (!this.#stop.signal.aborted) this.#stop.abort();
       const channel = this.#channel;
       this.#channel = undefined;

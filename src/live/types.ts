@@ -41,3 +41,20 @@ export type LiveSyncRead = (
   version: number | null,
   epoch: string | undefined,
 ) => Promise<LiveSyncAnswer | null>;
+
+/**
+ * How a watch started (see {@link LiveWatch.started}): the context was there (`present`), does not
+ * exist and is being waited for (`missing`), or the watch ended before its first read (`ended`).
+ */
+export type WatchStart = 'present' | 'missing' | 'ended';
+
+/** What `chord.watch` returns: its updates, and a way to learn that it has started. */
+export interface LiveWatch extends AsyncIterableIterator<LiveUpdate> {
+  /**
+   * Resolves once the watch is subscribed to changes and its first read answered (it starts on the
+   * first `next()`), telling whether the context existed; rejects with the error that kept it from
+   * starting (the one `next()` rejects with). Lets a server answer "unavailable" instead of
+   * opening a stream that cannot work.
+   */
+  started(): Promise<WatchStart>;
+}
