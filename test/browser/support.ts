@@ -43,13 +43,16 @@ export function buildClientLib(): { dir: string; remove(): void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Headless Chromium with a fresh profile directory, removed by `close()`. */
-export async function launchChromium(viewport = { width: 900, height: 600 }): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+/**
+ * Headless Chromium with a fresh profile directory, removed by `close()`. `extraArgs` are for one
+ * test's browser only (e.g. `--ignore-certificate-errors` for a self-signed certificate).
+ */
+export async function launchChromium(viewport = { width: 900, height: 600 }, extraArgs: readonly string[] = []): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'chord-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport,
     timeout: 60_000,
   });
