@@ -18,15 +18,20 @@ const run = promisify(execFile);
 const server = serverUrl(databaseChoice());
 
 /**
- * One app instance: a Chord with a cleanup schedule for `RUN_MS`. Each pass's threshold step is
- * slowed and counted on a shared probe row: `n` is how many passes are inside that step right now,
- * and the instance reports the highest `n` it saw.
+ * One app instance: a Chord with a cleanup schedule, run until it has made `PASSES` passes. Each
+ * pass's threshold step is counted on a shared probe row: `n` is how many passes are inside that
+ * step right now, and the instance reports the highest `n` it saw. A pass stays in the step until
+ * another pass joins it (at most `HOLD_MS`), so two schedules without the lock do meet there; the
+ * two instances start their schedules together (`ready`), however slow a process start is on a
+ * loaded machine. Nothing here is timed: a slow machine makes the test slower, never wrong.
  */
 const INSTANCE = `
   import { Chord } from ${JSON.stringify(join(REPO_ROOT, 'dist', 'index.js'))};
   import { PrismaBackend } from ${JSON.stringify(join(REPO_ROOT, 'dist', 'backends', 'prisma', 'index.js'))};
   import pg from 'pg';
   const url = process.env.URL;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const deadline = Date.now() + 90_000;
   const backend = new PrismaBackend({ connectionString: url, poolSize: 2 });
   if (process.env.NO_LOCK === '1') Object.defineProperty(backend, 'withExclusiveCleanup', { value: undefined });
   const probe = new pg.Pool({ connectionString: url, max: 1 });
@@ -37,22 +42,39 @@ const INSTANCE = `
     const { rows } = await probe.query('UPDATE chord.probe SET n = n + 1 RETURNING n');
     highest = Math.max(highest, rows[0].n);
     passes++;
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    for (const until = Date.now() + Number(process.env.HOLD_MS); highest < 2 && Date.now() < until; await sleep(20)) {
+      highest = Math.max(highest, (await probe.query('SELECT n FROM chord.probe')).rows[0].n);
+    }
     await probe.query('UPDATE chord.probe SET n = n - 1');
     return threshold(keep, batchSize);
   };
+  await probe.query('UPDATE chord.probe SET ready = ready + 1');
+  while ((await probe.query('SELECT ready FROM chord.probe')).rows[0].ready < 2) {
+    if (Date.now() > deadline) throw new Error('the other instance never started');
+    await sleep(20);
+  }
   const chord = new Chord({ backend });
   const schedule = chord.startCleanup({ intervalMs: 10, onError: (error) => { console.error(error); process.exitCode = 1; } });
-  await new Promise((resolve) => setTimeout(resolve, Number(process.env.RUN_MS)));
+  while (passes < Number(process.env.PASSES) && Date.now() < deadline) await sleep(20);
   await schedule.stop();
   await backend.close();
   await probe.end();
   process.stdout.write(JSON.stringify({ highest, passes }));
 `;
 
+/** Passes each instance makes; how long a pass waits in its step for another to join. */
+const PASSES = 4;
+const HOLD_MS = 500;
+/** A bound on a hang only: two node processes starting on a loaded machine. */
+const INSTANCES_TIMEOUT_MS = 180_000;
+
 async function twoInstances(url: string, noLock: boolean): Promise<Array<{ highest: number; passes: number }>> {
-  const env = { ...process.env, URL: url, RUN_MS: '2500', NO_LOCK: noLock ? '1' : '0' };
-  const runs = [0, 1].map(() => run(process.execPath, ['--input-type=module', '-e', INSTANCE], { cwd: REPO_ROOT, env, timeout: 60_000 }));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('UPDATE chord.probe SET n = 0, ready = 0');
+  await client.end();
+  const env = { ...process.env, URL: url, PASSES: String(PASSES), HOLD_MS: String(HOLD_MS), NO_LOCK: noLock ? '1' : '0' };
+  const runs = [0, 1].map(() => run(process.execPath, ['--input-type=module', '-e', INSTANCE], { cwd: REPO_ROOT, env, timeout: 120_000 }));
   return (await Promise.all(runs)).map(({ stdout }) => JSON.parse(stdout) as { highest: number; passes: number });
 }
 
@@ -69,7 +91,7 @@ describe.skipIf(server === undefined)('two app instances with startCleanup on on
     await migrate({ connectionString: db.url });
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await client.query('CREATE TABLE chord.probe (n int NOT NULL); INSERT INTO chord.probe VALUES (0)');
+    await client.query('CREATE TABLE chord.probe (n int NOT NULL, ready int NOT NULL); INSERT INTO chord.probe VALUES (0, 0)');
     await client.end();
     return () => db.drop();
   }, 300_000);
@@ -77,13 +99,14 @@ describe.skipIf(server === undefined)('two app instances with startCleanup on on
   test('take turns: never two passes at once, and passes do run', async () => {
     const instances = await twoInstances(db.url, false);
     expect(Math.max(...instances.map((i) => i.highest))).toBe(1);
-    expect(instances.reduce((sum, i) => sum + i.passes, 0)).toBeGreaterThanOrEqual(2);
-  });
+    // Each ran its passes: with the lock, a pass that finds it taken is skipped, and the next one runs.
+    for (const instance of instances) expect(instance.passes).toBeGreaterThanOrEqual(PASSES);
+  }, INSTANCES_TIMEOUT_MS);
 
   test('without the lock the same two instances do overlap (what the probe catches)', async () => {
     const instances = await twoInstances(db.url, true);
     expect(Math.max(...instances.map((i) => i.highest))).toBe(2);
-  });
+  }, INSTANCES_TIMEOUT_MS);
 
   test('a pass run while another session holds the lock is skipped at once, reporting nothing deleted', async () => {
     const holder = new pg.Client({ connectionString: db.url });

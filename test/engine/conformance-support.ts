@@ -13,7 +13,7 @@ import { type BackendTarget, type PrismaTarget, memoryTarget, prismaTargets, ski
  * one property test stays well under a minute on a loaded 2-core machine. A server does not raise
  * them: the engine's logic is the same on every target, and memory runs the thousands.
  */
-export const ENGINE_PROPERTY_RUNS: Readonly<Record<'memory' | PrismaTarget['database'], number>> = { memory: 1000, postgres: 200, pglite: 100 };
+export const ENGINE_PROPERTY_RUNS: Readonly<Record<'memory' | PrismaTarget['database'], number>> = { memory: 1000, postgres: 100, pglite: 50 };
 
 /** The target named `name` in this run: memory, a server target (skipped without a server) or a PGlite one. */
 function findTarget(name: string): (BackendTarget & { readonly skip?: string }) | undefined {

@@ -6,7 +6,8 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { SseParser, type SseEvent } from '../../src/client/sse-parser.js';
 import { type SyncHandler, toNodeHandler } from '../../src/http/index.js';
-import { type BackendTarget, backendTargets } from '../support/targets.js';
+import { serverUrl } from '../support/database.js';
+import { type BackendTarget, databaseChoice, memoryTarget, prismaTargets } from '../support/targets.js';
 
 /** A running server; `close()` ends every open connection (SSE streams included). */
 export interface TestServer {
@@ -131,9 +132,10 @@ export function readSse(response: Response): SseReader {
  * variants differ below the engine only; the engine's own suites cover them.)
  */
 export function liveTargets(): BackendTarget[] {
-  const all = backendTargets();
-  const database = all.find((t) => t.name === 'prisma/postgres') ?? all.find((t) => t.name === 'prisma/pglite');
-  return [all.find((t) => t.name === 'memory')!, ...(database === undefined ? [] : [database])];
+  // Only the database used is asked for, so a run with a server starts no PGlite here.
+  const onServer = serverUrl(databaseChoice()) !== undefined;
+  const database = prismaTargets({ database: onServer ? 'postgres' : 'pglite' }).find((t) => t.name === (onServer ? 'prisma/postgres' : 'prisma/pglite'));
+  return [memoryTarget(), ...(database === undefined ? [] : [database])];
 }
 
 /** Per-test timeout for tests that make a database backend: PGlite's start and a migration are slow on a busy machine. */
