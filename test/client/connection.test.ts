@@ -6,7 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type ChordClientError, ChordConnection, type ConnectionContext } from '../../src/client/index.js';
+import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
+import { ChordClient, type ChordClientError, ChordConnection, type ConnectionContext } from '../../src/client/index.js';
 import { Chord } from '../../src/engine/chord.js';
 import { ValidationError } from '../../src/errors.js';
 import { createSyncHandler, type SyncHandlerOptions } from '../../src/http/index.js';
@@ -208,6 +209,49 @@ describe('ChordConnection over a real server (memory)', () => {
     second.close();
     await waitFor(() => server.streams.open === 0, 10_000, 'the stream to close with no context left');
     expect(connection.contextIds).toEqual([]);
+  });
+
+  test('one read per change however many streams follow the context: multiplexed and single streams share the hub', async () => {
+    // Every backend read, counted (own properties over the methods, so #private state still works).
+    const backend = new MemoryBackend();
+    let reads = 0;
+    const methods = backend as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const name of ['getContext', 'getDeltas', 'readForSync', 'readForSyncNow', 'listContexts', 'listDeltas']) {
+      const original = methods[name];
+      if (typeof original !== 'function') continue;
+      methods[name] = (...args: unknown[]) => {
+        reads++;
+        return original.apply(backend, args);
+      };
+    }
+    const chord = new Chord({ backend });
+    await chord.setContext('shared', { n: 0 });
+    const server = await countedServer(chord);
+    const readsPerWrite = async (followers: Array<{ state: { version: number } | null }>, n: number): Promise<number> => {
+      await waitFor(() => followers.every((f) => f.state?.version === n), 10_000, `every follower at version ${n}`);
+      await sleep(50);
+      const before = reads;
+      await chord.updateContext('shared', { n });
+      await waitFor(() => followers.every((f) => f.state?.version === n + 1), 10_000, `every follower at version ${n + 1}`);
+      await sleep(50);
+      return reads - before;
+    };
+    const one = new ChordConnection({ url: `${server.url}/contexts` });
+    cleanups.push(() => one.close());
+    const alone = await readsPerWrite([one.context('shared')], 1);
+    const many: Array<{ state: { version: number } | null }> = [];
+    for (let i = 0; i < 4; i++) {
+      const connection = new ChordConnection({ url: `${server.url}/contexts` });
+      cleanups.push(() => connection.close());
+      many.push(connection.context('shared'));
+      const client = new ChordClient({ url: `${server.url}/contexts`, contextId: 'shared' });
+      cleanups.push(() => client.close());
+      many.push(client);
+    }
+    const shared = await readsPerWrite(many, 2);
+    expect(server.streams.open).toBe(9);
+    expect(alone).toBeGreaterThan(0);
+    expect(shared, `reads per change: ${alone} for one stream, ${shared} for nine`).toBe(alone);
   });
 
   test('past maxContextsPerStream the contexts beyond it get an error each; the rest are served', async () => {
