@@ -12,6 +12,8 @@
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
  *   --hot-context        only 500 concurrent updates of one context: before (no per-context queue) and after
  *   --sync-fanout        only sync at fan-out scale: 1,000 and 10,000 clients syncing one 69 KiB context written 10×/s, vs lean references; and the no-change sync
+ *   --connections        only many contexts per client: 1,000 clients × 10 contexts, one ChordConnection stream per client vs a ChordClient
+ *                        per context, clients in 4 processes (needs `ulimit -n 20000`); --connection-clients N changes the 1,000
  *                        (the three may be combined: the flags given choose the sections)
  *   --rounds N           timed rounds per table (default 21; each after 1 untimed warm-up round)
  *   --iterations N       calls per batch for database operations (default 100)
@@ -34,6 +36,7 @@ import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
 import { DEFAULT_NOTIFY, runNotify } from './sections/notify.js';
 import { DEFAULT_SYNC_FANOUT, runSyncFanout } from './sections/sync-fanout.js';
 import { runHotContext } from './sections/hot-context.js';
+import { DEFAULT_CONNECTIONS, runConnections } from './sections/connections.js';
 import { PrismaBackend } from 'chord-sync/prisma';
 import { BENCH_REDIS_URL, runRedisBesidePostgres, runRedisRatios } from './sections/redis.js';
 
@@ -45,6 +48,8 @@ interface Flags {
   fanout: boolean;
   syncFanout: boolean;
   hotContext: boolean;
+  connections: boolean;
+  connectionClients: number;
   notify: boolean;
   redis: boolean;
   rounds: number;
@@ -55,7 +60,7 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, hotContext: true, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, hotContext: true, connections: true, connectionClients: DEFAULT_CONNECTIONS.clients, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
@@ -65,6 +70,7 @@ function parseFlags(argv: readonly string[]): Flags {
   let onlyNotify = false;
   let onlySyncFanout = false;
   let onlyHotContext = false;
+  let onlyConnections = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = (): number => {
@@ -81,6 +87,8 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--notify': onlyNotify = true; break;
       case '--sync-fanout': onlySyncFanout = true; break;
       case '--hot-context': onlyHotContext = true; break;
+      case '--connections': onlyConnections = true; break;
+      case '--connection-clients': flags.connectionClients = number(); break;
       case '--redis': onlyRedis = true; break;
       case '--rounds': flags.rounds = number(); break;
       case '--iterations': flags.iterations = number(); break;
@@ -90,8 +98,9 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout || onlyHotContext) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout || onlyHotContext || onlyConnections) {
     flags.syncFanout = onlySyncFanout;
+    flags.connections = onlyConnections;
     flags.hotContext = onlyHotContext;
     flags.notify = onlyNotify;
     flags.redis = onlyRedis;
@@ -222,6 +231,15 @@ async function main(): Promise<void> {
       out('## Hot context: 500 concurrent updateContext calls on one context from one process\n');
       await db.provision('hot');
       out(await runHotContext(db.url, 'hot'));
+      out('');
+    }
+    if (flags.connections) {
+      const c = { ...DEFAULT_CONNECTIONS, clients: flags.connectionClients };
+      out(
+        `## Many contexts per client: ${c.clients} clients × ${c.contextsPerClient} contexts (${c.contexts} contexts, ${(c.clients * c.contextsPerClient) / c.contexts} followers each), ` +
+          `clients in ${c.processes} processes, ${c.writes} updates at ${c.rate}/s; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the start\n`,
+      );
+      out(await runConnections(c, log));
       out('');
     }
     out(`(whole run: ${((performance.now() - started) / 1000).toFixed(0)} s)`);
