@@ -57,10 +57,17 @@ export interface MigrateOptions {
   /**
    * The schema to create (if missing) and migrate; it holds the tables and their migration history
    * (its own `_prisma_migrations`, never the app's). Default: the URL's `?schema=` (both given and
-   * different: `ValidationError`), else {@link DEFAULT_SCHEMA} (`chord`). Migrating the default
-   * schema moves the tables of an older install out of `public` first.
+   * different: `ValidationError`), else {@link DEFAULT_SCHEMA} (`chord`).
    */
   readonly schema?: string;
+  /**
+   * Move chord-sync's tables and their migration records out of `public` into the default schema
+   * (an install from before it had a schema of its own). Without it, such an install is refused
+   * with a `MigrationError` saying what to check first: an app whose own `prisma/migrations` holds
+   * chord-sync's migrations must delete those folders before the records leave its history.
+   * Default: false.
+   */
+  readonly moveFromPublic?: boolean;
   /** Folder of `<name>/migration.sql` folders. Default: {@link DEFAULT_MIGRATIONS_DIR}. */
   readonly migrationsDir?: string;
   /** How long to wait for another process holding the migration lock. Default: {@link DEFAULT_LOCK_TIMEOUT_MS}. */
@@ -173,6 +180,9 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
   }
   const migrations = await readMigrations(options.migrationsDir);
   const onProgress = options.onProgress ?? (() => {});
+  if (options.moveFromPublic !== undefined && typeof options.moveFromPublic !== 'boolean') {
+    throw new ValidationError('options.moveFromPublic', `must be a boolean, got ${describe(options.moveFromPublic)}`);
+  }
 
   let ownPool: pg.Pool | undefined;
   let pool: MigrationPool;
@@ -202,7 +212,7 @@ export async function migrate(target: MigrateTarget, options: MigrateOptions = {
     }
     let broken = false;
     try {
-      return await migrateOn(connection, migrations, schema, lockTimeoutMs, onProgress);
+      return await migrateOn(connection, migrations, schema, lockTimeoutMs, options.moveFromPublic === true, onProgress);
     } catch (error) {
       broken = true;
       markDriverError(error, { phase: 'driver' });
@@ -221,6 +231,7 @@ async function migrateOn(
   migrations: MigrationFile[],
   schema: string,
   lockTimeoutMs: number,
+  moveAllowed: boolean,
   onProgress: (progress: MigrateProgress) => void,
 ): Promise<MigrateResult> {
   await db.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
@@ -246,7 +257,7 @@ async function migrateOn(
     await db.query(`SELECT set_config('lock_timeout', '0', false)`);
   }
   try {
-    if (schema === DEFAULT_SCHEMA) await moveFromPublic(db, migrations, schema, onProgress);
+    if (schema === DEFAULT_SCHEMA) await moveFromPublic(db, migrations, schema, moveAllowed, onProgress);
     await db.query(CREATE_MIGRATIONS_TABLE);
     const recorded = (
       await db.query(`SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`)
@@ -278,6 +289,9 @@ async function migrateOn(
     }
 
     const pending = migrations.filter((m) => !applied.has(m.name));
+    if (applied.size === 0 && pending.length > 0 && (await chordTablesIn(db, schema)).length > 0) {
+      throw unrecordedTables(schema, migrations);
+    }
     if (pending.length === 0) {
       onProgress({ kind: 'up-to-date', appliedBefore: applied.size });
       return { applied: [], alreadyApplied: applied.size };
@@ -321,16 +335,48 @@ async function migrateOn(
   }
 }
 
+/** Which of chord-sync's tables exist in `schema`. */
+async function chordTablesIn(db: MigrationConnection, schema: string): Promise<string[]> {
+  const rows = (
+    await db.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = ANY($2::text[]) ORDER BY table_name`, [
+      schema,
+      [...CHORD_TABLES],
+    ])
+  ).rows as Array<{ table_name: string }>;
+  return rows.map((row) => row.table_name);
+}
+
+/**
+ * Tables without a record of the migrations that made them: applying the first migration again
+ * would fail on them ("already exists") every time, so nothing is done and the way out is said.
+ */
+function unrecordedTables(schema: string, migrations: readonly MigrationFile[]): MigrationError {
+  const first = migrations[0]?.name ?? '(none)';
+  return new MigrationError(
+    first,
+    `chord-sync's tables exist in schema ${schema} but no migration record says which of chord-sync's migrations made them, ` +
+      `so none can be applied safely; nothing was changed. If they hold nothing you need, drop them ` +
+      `(DROP TABLE ${quoteIdent(schema)}.chord_deltas, ${quoteIdent(schema)}.chord_contexts) and run migrate again. ` +
+      `Otherwise record the migrations they already have (at least ${first}) with \`npx prisma migrate resolve --applied <name>\` ` +
+      `on the URL with ?schema=${schema} (README: provisioning), then run migrate again.`,
+  );
+}
+
 /**
  * An install from before chord-sync had a schema of its own keeps its tables, and their records in
  * the app's `_prisma_migrations`, in `public`. When `schema` has no chord tables yet and `public`
  * has them, they move (`ALTER TABLE … SET SCHEMA`: data, indexes and keys unchanged, no copy) with
  * chord-sync's migration records, in one transaction; the app's own records stay where they are.
+ * Only when asked (`moveAllowed`): the records leave the app's history, so an app whose own
+ * migrations folder holds chord-sync's migrations must delete them first, or its next `prisma
+ * migrate dev` applies them again into `public`. Tables in `public` with no records are refused
+ * (nothing says which migrations made them).
  */
 async function moveFromPublic(
   db: MigrationConnection,
   migrations: readonly MigrationFile[],
   schema: string,
+  moveAllowed: boolean,
   onProgress: (progress: MigrateProgress) => void,
 ): Promise<void> {
   const [found] = (
@@ -345,6 +391,23 @@ async function moveFromPublic(
   if (found?.in_schema === true || found?.in_public !== true) return;
   const tables = CHORD_TABLES.filter((table) => table === 'chord_contexts' || found.deltas_in_public === true);
   const names = migrations.map((m) => m.name);
+  const inHistory =
+    found.history_in_public === true
+      ? ((await db.query(`SELECT migration_name FROM ${quoteIdent(LEGACY_SCHEMA)}."_prisma_migrations" WHERE migration_name = ANY($1::text[]) ORDER BY migration_name`, [names]))
+          .rows as Array<{ migration_name: string }>).map((row) => row.migration_name)
+      : [];
+  if (inHistory.length === 0) throw unrecordedTables(LEGACY_SCHEMA, migrations);
+  if (!moveAllowed) {
+    throw new MigrationError(
+      inHistory[0] as string,
+      `chord-sync's tables are in schema public, with ${inHistory.length} migration record(s) in public._prisma_migrations ` +
+        `(${inHistory.join(', ')}), the history your app's Prisma migrations use; nothing was changed. ` +
+        `To move them into schema ${schema}: if your app's prisma/migrations folder holds these migrations (copied there), ` +
+        `delete those folders first (their records move with the tables), then run \`chord-sync migrate --move-from-public\` ` +
+        `(migrate(…, { moveFromPublic: true })); an app that gave PrismaBackend schema: 'public' must then drop that option. ` +
+        `To keep them in public instead, pass --schema public (schema: 'public') everywhere.`,
+    );
+  }
   await db.query('BEGIN');
   try {
     for (const table of tables) await db.query(`ALTER TABLE ${quoteIdent(LEGACY_SCHEMA)}.${quoteIdent(table)} SET SCHEMA ${quoteIdent(schema)}`);

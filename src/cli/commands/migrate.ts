@@ -8,7 +8,7 @@ import { loadPostgres } from '../load-backend.js';
 export const migrateCommand: CliCommand = {
   name: 'migrate',
   summary: 'create or update chord-sync\'s tables in PostgreSQL (as `prisma migrate deploy` would)',
-  usage: `Usage: chord-sync migrate [--url <postgresql://…>] [--schema <name>] [--print]
+  usage: `Usage: chord-sync migrate [--url <postgresql://…>] [--schema <name>] [--print] [--move-from-public]
 
 Applies chord-sync's pending migrations (prisma/migrations in the package) to the database at
 --url, or DATABASE_URL when --url is not given, in the PostgreSQL schema --schema (default: the
@@ -16,14 +16,15 @@ URL's ?schema=, else ${DEFAULT_SCHEMA}), created if missing. The schema keeps ch
 migration history (a _prisma_migrations table of its own, never your app's), so your app's Prisma
 migrations never see them. Each migration runs in its own transaction and is recorded exactly as
 Prisma records it, under Prisma's advisory lock (${PRISMA_MIGRATE_LOCK_KEY}): a second process waits, then
-finds nothing to do. An install from before the ${DEFAULT_SCHEMA} schema (tables in public) is moved into it
-first, in one transaction, with a message.
+finds nothing to do. An install from before the ${DEFAULT_SCHEMA} schema (tables in public) is refused with what
+to check; --move-from-public then moves it into ${DEFAULT_SCHEMA} first, in one transaction. Tables without
+migration records are refused with what to do, never half-migrated.
 --print writes the SQL to stdout instead (for a DBA to read or run with psql), connecting to nothing.`,
 
   async run(args, io) {
     const { values } = parseArgs({
       args,
-      options: { url: { type: 'string' }, schema: { type: 'string' }, print: { type: 'boolean' } },
+      options: { url: { type: 'string' }, schema: { type: 'string' }, print: { type: 'boolean' }, 'move-from-public': { type: 'boolean' } },
       allowPositionals: false,
     });
     const schema = schemaOption('migrate', values.schema, io);
@@ -52,6 +53,7 @@ first, in one transaction, with a message.
         { connectionString: url },
         {
           ...(schema.schema === undefined ? {} : { schema: schema.schema }),
+          ...(values['move-from-public'] === true ? { moveFromPublic: true } : {}),
           onProgress: (progress) => {
             switch (progress.kind) {
               case 'waiting-for-lock':

@@ -4,7 +4,8 @@
 // number: the list is read from prisma/migrations, never written out here.
 //
 // - the stand-in runs only on the versions it was checked against, and says so otherwise;
-// - `prisma migrate deploy` provisions schema chord on a fresh database; `migrate status` agrees;
+// - `prisma migrate deploy` with the README's chord.prisma.config.ts, word for word, in an app that
+//   installed chord-sync, provisions schema chord on a fresh database; `migrate status` agrees;
 // - `prisma migrate diff --from-migrations … --to-schema prisma/schema.prisma --exit-code`: no drift;
 // - `chord-sync migrate` and `prisma migrate deploy` each read the other's database as up to date;
 // - docs/prisma.md's app recipe: `prisma migrate dev` on an app with its own models and chord-sync's
@@ -130,11 +131,27 @@ describe('the Wasm schema engine stand-in', () => {
 describe.skipIf(server === undefined)(`prisma migrate on chord-sync's migrations${skipNote(noServerReason())}`, () => {
   beforeAll(() => ensureBuilt(), 300_000);
 
-  test(`prisma migrate deploy applies every shipped migration (${SHIPPED.length}) into schema chord on a fresh database; migrate status says up to date`, async () => {
+  test(`prisma migrate deploy with the README's config applies every shipped migration (${SHIPPED.length}) into schema chord on a fresh database; migrate status says up to date`, async () => {
     const db = await freshDatabase();
-    const deploy = await prisma(['migrate', 'deploy'], { url: withSchema(db, 'chord') });
-    expect(deploy.out).toContain('All migrations have been successfully applied');
-    expect(deploy.code, deploy.out).toBe(0);
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const config = /```ts\n(\/\/ chord\.prisma\.config\.ts[\s\S]*?)```/.exec(readme)?.[1];
+    expect(config, 'the README shows chord.prisma.config.ts').toBeDefined();
+    const app = mkdtempSync(join(tmpdir(), 'chord-prisma-deploy-'));
+    try {
+      // An app with chord-sync installed (and Prisma's CLI beside it).
+      mkdirSync(join(app, 'node_modules'));
+      for (const entry of readdirSync(join(REPO_ROOT, 'node_modules'))) symlinkSync(join(REPO_ROOT, 'node_modules', entry), join(app, 'node_modules', entry));
+      symlinkSync(REPO_ROOT, join(app, 'node_modules', 'chord-sync'));
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+      writeFileSync(join(app, 'chord.prisma.config.ts'), config as string);
+      const deploy = await prisma(['migrate', 'deploy', '--config', 'chord.prisma.config.ts'], { cwd: app, url: db });
+      // Shown in the log: Prisma's engine applying chord-sync's migrations.
+      console.log(`prisma migrate deploy (Wasm schema engine):\n${deploy.out.trim()}`);
+      expect(deploy.out).toContain('All migrations have been successfully applied');
+      expect(deploy.code, deploy.out).toBe(0);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
     expect(await recorded(db)).toEqual(SHIPPED);
     expect(await tablesIn(db, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
     expect(await tablesIn(db, 'public')).toEqual([]);

@@ -1,7 +1,8 @@
 // chord-sync keeps its tables and its migration history in a PostgreSQL schema of its own,
 // `chord`, by default: for migrate(), the CLI and every PrismaBackend form. An app's `public` and
 // its `_prisma_migrations` see nothing of it; `?schema=` in a URL is honoured; an install from
-// before (tables in public) is moved on migrate; `migrate --print` gives the SQL.
+// before (tables in public) is refused with what to check, then moved when asked; tables without
+// migration records are refused, never half-migrated; `migrate --print` gives the SQL.
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { describe, expect, test } from 'vitest';
@@ -14,6 +15,7 @@ import {
   type MigrateProgress,
 } from '../../../src/backends/prisma/index.js';
 import { main } from '../../../src/cli/main.js';
+import { MigrationError } from '../../../src/backends/prisma/migrate.js';
 import { ValidationError } from '../../../src/errors.js';
 import { recordingIo } from '../../cli/io.js';
 import { emptyWireDatabase } from '../../support/targets.js';
@@ -120,7 +122,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
     }
   });
 
-  test('an install in public is moved to chord with its migration records; the app\'s own records stay', async () => {
+  test('an install in public is refused untouched (its records are in the app\'s history), then moved to chord with them when asked; the app\'s own records stay', async () => {
     const db = await emptyDatabase();
     try {
       // The state an older chord-sync left: tables and records in public, beside the app's own migration.
@@ -133,8 +135,20 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
       await legacy.setContext('kept', { n: 1 }, 1);
       await legacy.close();
 
+      // Refused: the app's migrations folder may still hold these migrations; nothing moves yet.
+      const refused = await migrate({ connectionString: db.url }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(MigrationError);
+      expect((refused as Error).message).toMatch(/delete those folders first .*chord-sync migrate --move-from-public/);
+      expect((refused as Error).message).toMatch(/pass --schema public/);
+      expect(await tablesIn(db.url, 'public')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'chord')).toEqual([]);
+      expect(await recordedIn(db.url, 'public')).toEqual(['20250101000000_app_init', ...chordMigrations].sort());
+
       const events: MigrateProgress[] = [];
-      const result = await migrate({ connectionString: db.url }, { onProgress: (e) => events.push(e) });
+      const result = await migrate({ connectionString: db.url }, { moveFromPublic: true, onProgress: (e) => events.push(e) });
       expect(result).toEqual({ applied: [], alreadyApplied: chordMigrations.length });
       expect(events[0]).toEqual({ kind: 'moved-from-public', schema: 'chord', tables: ['chord_contexts', 'chord_deltas'], records: chordMigrations.length });
       expect(await tablesIn(db.url, 'public')).toEqual(['_prisma_migrations']);
@@ -153,18 +167,49 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
     }
   });
 
-  test('the CLI says it moved a public install, and what an app must change', async () => {
+  test('the CLI refuses a public install with what to check, and with --move-from-public says it moved it and what an app must change', async () => {
     const db = await emptyDatabase();
     try {
       await migrate({ connectionString: db.url }, { schema: 'public' });
+      const refused = recordingIo({ DATABASE_URL: db.url });
+      expect(await main(['migrate'], refused)).toBe(1);
+      expect(refused.stderr.split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(/^chord-sync migrate: chord-sync's tables are in schema public.*--move-from-public/);
       const io = recordingIo({ DATABASE_URL: db.url });
-      expect(await main(['migrate'], io), io.stderr).toBe(0);
+      expect(await main(['migrate', '--move-from-public'], io), io.stderr).toBe(0);
       expect(io.stdout).toMatch(/moved chord_contexts and chord_deltas .* from schema public to chord/);
       expect(io.stdout).toMatch(/schema: 'public' must drop that option/);
     } finally {
       await db.drop();
     }
   });
+
+  // Tables without records: what running chord-sync's SQL by hand, or an older chord-sync's move
+  // that then failed, leaves. Applying the first migration would fail ("already exists") on every
+  // run; instead nothing is done, and the message says how out (drop, or record them).
+  for (const where of ['public', 'chord'] as const) {
+    test(`tables in ${where} without migration records: refused, nothing changed, the same on a rerun`, async () => {
+      const db = await emptyDatabase();
+      try {
+        await migrate({ connectionString: db.url }, { schema: where });
+        await withClient(db.url, (c) => c.query(`DELETE FROM ${pg.escapeIdentifier(where)}."_prisma_migrations"`));
+        for (const attempt of [1, 2]) {
+          const error = await migrate({ connectionString: db.url }, { moveFromPublic: true }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(error, `attempt ${attempt}`).toBeInstanceOf(MigrationError);
+          expect((error as Error).message, `attempt ${attempt}`).toMatch(new RegExp(`tables exist in schema ${where} but no migration record`));
+          expect((error as Error).message).toMatch(/drop them .* run migrate again.*prisma migrate resolve --applied/);
+          expect((error as Error).message).not.toMatch(/already exists/);
+          expect(await tablesIn(db.url, where), `attempt ${attempt}: still in ${where}`).toEqual(expect.arrayContaining(['chord_contexts', 'chord_deltas']));
+        }
+        if (where === 'public') expect(await tablesIn(db.url, 'chord')).toEqual([]);
+      } finally {
+        await db.drop();
+      }
+    });
+  }
 
   test('migrate counts only chord-sync\'s migrations in a history it shares with an app (schema public)', async () => {
     const db = await emptyDatabase();
