@@ -24,7 +24,8 @@ interface Held {
   readonly version: () => number | undefined;
 }
 
-const CONNECT_BATCH = 50;
+/** Streams opened at once per process: 50 clients of one stream, or 5 of ten. */
+const STREAMS_PER_BATCH = 50;
 const POLL_MS = 50;
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -42,6 +43,7 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await sleep(POLL_MS);
 }
 
+const CONNECT_BATCH = args.mode === 'connection' ? STREAMS_PER_BATCH : Math.max(1, Math.floor(STREAMS_PER_BATCH / args.contextsPerClient));
 for (let start = 0; start < args.count; start += CONNECT_BATCH) {
   const batch: Held[] = [];
   for (let i = args.first + start; i < args.first + Math.min(args.count, start + CONNECT_BATCH); i++) {
@@ -67,10 +69,10 @@ for (let start = 0; start < args.count; start += CONNECT_BATCH) {
       }
     }
   }
-  // A batch at a time: thousands of connects at once overflow the server's accept backlog.
+  // A batch at a time, the same number of streams on both sides: thousands of connects at once overflow the server's accept backlog.
   await until(() => batch.every((h) => h.version() !== undefined));
   held.push(...batch);
-  if ((start / CONNECT_BATCH) % 10 === 9) process.stderr.write(`  · client process ${args.first / args.count}: ${start + CONNECT_BATCH} of ${args.count} clients connected\n`);
+  if ((start / CONNECT_BATCH) % 20 === 19) process.stderr.write(`  · client process ${args.first / args.count}: ${start + CONNECT_BATCH} of ${args.count} clients connected\n`);
 }
 counting = true;
 console.log('ready');
