@@ -42,6 +42,27 @@ export function deltaLimits(limits: Required<JsonLimits>): Required<JsonLimits> 
   return { maxDepth: 2 * limits.maxDepth + 1, maxBytes: 3 * limits.maxBytes };
 }
 
+/**
+ * The one check of a config or options object: `value` must be a plain object (not `null`, not an
+ * array) whose keys are all `known`, so a typo (`{ clok }`) is refused rather than ignored. The
+ * messages: `<argument> must be <shape>, got …` and `<argument>.<key> is not a <owner> option
+ * (known: …)`. Returns `value` to read the options from.
+ *
+ * @param owner What the options are of, as the message names it: `Chord`, `write`, `PrismaBackend`…
+ * @param shape What `value` must be, for the message. Default: `an object`.
+ * @throws ValidationError naming `argument`, or the first unknown key.
+ */
+export function validateOptions(value: unknown, argument: string, owner: string, known: Iterable<string>, shape = 'an object'): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError(argument, `must be ${shape}, got ${describe(value)}`);
+  }
+  const allowed = known instanceof Set ? (known as ReadonlySet<string>) : new Set(known);
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw new ValidationError(`${argument}.${key}`, `is not a ${owner} option (known: ${[...allowed].join(', ')})`);
+  }
+  return value as Record<string, unknown>;
+}
+
 /** A short, safe description of any value for an error message. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -148,15 +169,7 @@ const LIST_OPTION_KEYS = new Set(['contextId', 'version', 'insertedAt', 'limit',
 /** Throws unless `options` is a valid {@link ListOptions}; unknown keys are refused, not ignored. */
 export function validateListOptions(options: unknown, argument = 'options'): ListOptions {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError(argument, `must be an object, got ${describe(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!LIST_OPTION_KEYS.has(key)) {
-      throw new ValidationError(`${argument}.${key}`, `is not a list option (known: ${[...LIST_OPTION_KEYS].join(', ')})`);
-    }
-  }
+  const o = validateOptions(options, argument, 'list', LIST_OPTION_KEYS);
   if (o.contextId !== undefined) validateContextId(o.contextId, `${argument}.contextId`);
   if (o.version !== undefined) validateVersion(o.version, `${argument}.version`);
   if (o.insertedAt !== undefined) validateTimestamp(o.insertedAt, `${argument}.insertedAt`);

@@ -8,7 +8,7 @@ import { applyChanges, applyDelta } from '../delta/index.js';
 import type { ContextChanges } from '../engine/index.js';
 import { ValidationError } from '../errors.js';
 import type { Delta, JsonObject } from '../types.js';
-import { validateJsonObject } from '../validation.js';
+import { validateJsonObject, validateOptions } from '../validation.js';
 import { formatEventId } from '../wire/event-id.js';
 import { ChordClientError } from './client-error.js';
 import type { ResolvedStreamConfig } from './event-stream.js';
@@ -69,11 +69,7 @@ const WRITE_OPTION_KEYS: ReadonlySet<string> = new Set(['expectedVersion']);
 
 function expectedVersionOf(options: unknown): number | undefined {
   if (options === undefined) return undefined;
-  if (!isObject(options)) throw new ValidationError('options', `must be an object, got ${String(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!WRITE_OPTION_KEYS.has(key)) throw new ValidationError(`options.${key}`, `is not a write option (known: ${[...WRITE_OPTION_KEYS].join(', ')})`);
-  }
-  const { expectedVersion } = options;
+  const { expectedVersion } = validateOptions(options, 'options', 'write', WRITE_OPTION_KEYS);
   if (expectedVersion !== undefined && !(Number.isSafeInteger(expectedVersion) && (expectedVersion as number) >= 0)) {
     throw new ValidationError('options.expectedVersion', `must be an integer >= 0, got ${String(expectedVersion)}`);
   }

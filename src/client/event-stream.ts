@@ -2,6 +2,7 @@
 // reconnect with jittered exponential backoff. ChordClient and ChordConnection share it; what to
 // ask for on each (re)connect and what to do with each event is theirs.
 import { ValidationError } from '../errors.js';
+import { validateOptions } from '../validation.js';
 import { ChordClientError } from './client-error.js';
 import { type SseEvent, SseParser } from './sse-parser.js';
 
@@ -60,12 +61,7 @@ function positive(value: unknown, fallback: number, argument: string): number {
  * @throws ValidationError naming the first option that is not acceptable.
  */
 export function resolveStreamConfig(config: unknown, known: ReadonlySet<string>, className: string): ResolvedStreamConfig {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new ValidationError('config', `must be an object, got ${String(config)}`);
-  }
-  for (const key of Object.keys(config)) {
-    if (!known.has(key)) throw new ValidationError(`config.${key}`, `is not a ${className} option (known: ${[...known].join(', ')})`);
-  }
+  validateOptions(config, 'config', className, known);
   const c = config as StreamConfig;
   if (typeof c.url !== 'string' || c.url === '') throw new ValidationError('config.url', `must be a non-empty string, got ${String(c.url)}`);
   const fetchFn = c.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);

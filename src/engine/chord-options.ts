@@ -4,7 +4,7 @@ import { CHORD_BACKEND_METHODS } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { ValidationError } from '../errors.js';
-import { type JsonLimits, describe, resolveLimits, validateCount, validateVersion } from '../validation.js';
+import { type JsonLimits, describe, resolveLimits, validateCount, validateOptions, validateVersion } from '../validation.js';
 import { DEFAULT_WATCH_POLL_MS, validateWatchPollMs } from '../live/index.js';
 import { validateTtl } from './cleanup.js';
 import { DEFAULT_SYNC_CACHE_BYTES } from './sync-share.js';
@@ -40,20 +40,14 @@ const CONFIG_KEYS = new Set([
   'watchPollMs',
 ]);
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
+const SYNC_OPTION_KEYS = new Set(['epoch']);
 
 /** Longest epoch a client may send; built-in backends make 22-character ones. */
 const MAX_EPOCH_LENGTH = 128;
 
 /** Checks `config` (in a fixed order, so the first mistake is the one reported) and fills in the defaults. */
 export function resolveChordConfig(config: ChordConfig): ResolvedChordConfig {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new ValidationError('config', `must be an object, got ${describe(config)}`);
-  }
-  for (const key of Object.keys(config)) {
-    if (!CONFIG_KEYS.has(key)) {
-      throw new ValidationError(`config.${key}`, `is not a Chord option (known: ${[...CONFIG_KEYS].join(', ')})`);
-    }
-  }
+  validateOptions(config, 'config', 'Chord', CONFIG_KEYS);
   validateOptionalFunction(config.clock, 'config.clock');
   validateOptionalFunction(config.exportContext, 'config.exportContext');
   validateOptionalFunction(config.contextProvider, 'config.contextProvider');
@@ -94,15 +88,7 @@ export function resolveChordConfig(config: ChordConfig): ResolvedChordConfig {
 /** The `expectedVersion` of a write's options, checked; `undefined` when none is given. */
 export function validateWriteOptions(options: unknown): number | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!WRITE_OPTION_KEYS.has(key)) {
-      throw new ValidationError(`options.${key}`, 'is not a write option (known: expectedVersion)');
-    }
-  }
-  const { expectedVersion } = options as { expectedVersion?: unknown };
+  const { expectedVersion } = validateOptions(options, 'options', 'write', WRITE_OPTION_KEYS);
   if (expectedVersion === undefined) return undefined;
   validateVersion(expectedVersion, 'options.expectedVersion');
   return expectedVersion;
@@ -111,13 +97,7 @@ export function validateWriteOptions(options: unknown): number | undefined {
 /** The `epoch` of a sync's options, checked; `undefined` when none is given. */
 export function validateSyncOptions(options: unknown): string | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== 'epoch') throw new ValidationError(`options.${key}`, 'is not a sync option (known: epoch)');
-  }
-  const { epoch } = options as { epoch?: unknown };
+  const { epoch } = validateOptions(options, 'options', 'sync', SYNC_OPTION_KEYS);
   if (epoch === undefined) return undefined;
   if (typeof epoch !== 'string' || epoch === '' || epoch.length > MAX_EPOCH_LENGTH) {
     throw new ValidationError('options.epoch', `must be a non-empty string of at most ${MAX_EPOCH_LENGTH} characters, got ${describe(epoch)}`);

@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { hasBulkCleanup } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { ValidationError } from '../errors.js';
-import { describe, validateBatchSize, validateContextId, validateCount } from '../validation.js';
+import { describe, validateBatchSize, validateContextId, validateCount, validateOptions } from '../validation.js';
 
 /** Default number of rows (or contexts) one cleanup batch may delete. */
 export const DEFAULT_CLEANUP_BATCH_SIZE = 10_000;
@@ -82,18 +82,7 @@ export function resolveCleanupOptions(
   argument = 'options',
 ): ResolvedCleanupOptions {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError(argument, `must be an object, got ${describe(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!CLEANUP_OPTION_KEYS.has(key)) {
-      throw new ValidationError(
-        `${argument}.${key}`,
-        `is not a cleanup option (known: ${[...CLEANUP_OPTION_KEYS].join(', ')})`,
-      );
-    }
-  }
+  const o = validateOptions(options, argument, 'cleanup', CLEANUP_OPTION_KEYS);
   if (o.contextId !== undefined) validateContextId(o.contextId, `${argument}.contextId`);
   const deltaTtl = o.deltaTtl === undefined ? defaults.deltaTtl : o.deltaTtl;
   validateTtl(deltaTtl, `${argument}.deltaTtl`);

@@ -1,5 +1,5 @@
 import { ChordError, type ChordErrorCode, ValidationError } from '../errors.js';
-import { describe } from '../validation.js';
+import { describe, validateOptions } from '../validation.js';
 import type { LiveUpdate, LiveWatch, WatchStart } from '../live/index.js';
 import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
@@ -84,12 +84,7 @@ function positiveInteger(value: unknown, argument: string): number {
 
 function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOptions {
   if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new ValidationError(`options.${key}`, `is not a sync handler option (known: ${[...OPTION_KEYS].join(', ')})`);
-  }
+  validateOptions(options, 'options', 'sync handler', OPTION_KEYS);
   const basePath = options.basePath ?? DEFAULT_BASE_PATH;
   if (typeof basePath !== 'string' || (basePath !== '' && (!basePath.startsWith('/') || basePath.endsWith('/')))) {
     throw new ValidationError('options.basePath', `must be '' or a path that starts with '/' and does not end with '/', got ${describe(basePath)}`);

@@ -1,7 +1,7 @@
 import { hasChangeNotifier } from '../backend.js';
 import type { ChangeNotice, ChangeSubscription, ChordBackend } from '../backend.js';
 import { ValidationError } from '../errors.js';
-import { describe, validateContextId, validateVersion } from '../validation.js';
+import { describe, validateContextId, validateOptions, validateVersion } from '../validation.js';
 import type { LiveSyncAnswer, LiveSyncRead, LiveUpdate, LiveWatch, WatchOptions, WatchStart } from './types.js';
 
 /** Default `watchPollMs`: how often `watch` re-reads on a backend without change notices. */
@@ -30,15 +30,7 @@ interface ResolvedWatchOptions {
 
 function resolveWatchOptions(options: unknown): ResolvedWatchOptions {
   if (options === undefined) return { position: null, signal: undefined };
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError('options', `must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!WATCH_OPTION_KEYS.has(key)) {
-      throw new ValidationError(`options.${key}`, 'is not a watch option (known: version, epoch, signal)');
-    }
-  }
-  const { version, epoch, signal } = options as { version?: unknown; epoch?: unknown; signal?: unknown };
+  const { version, epoch, signal } = validateOptions(options, 'options', 'watch', WATCH_OPTION_KEYS);
   if (version !== undefined && version !== null) validateVersion(version, 'options.version');
   if (epoch !== undefined && typeof epoch !== 'string') {
     throw new ValidationError('options.epoch', `must be a string, got ${describe(epoch)}`);

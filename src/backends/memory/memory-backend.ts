@@ -31,9 +31,12 @@ import {
   validateTimestamp,
   validateVersion,
   type JsonLimits,
+  validateOptions,
 } from '../../validation.js';
 import { DEFAULT_TURN_INTERVAL_MS, EventLoopTurns } from './event-loop-turns.js';
 import { SortedIdSet } from './sorted-id-set.js';
+
+const MEMORY_CONFIG_KEYS = new Set(['clock', 'limits', 'turnIntervalMs']);
 
 /** Constructor input of {@link MemoryBackend}. */
 export interface MemoryBackendConfig {
@@ -99,6 +102,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
 
   /** @param config `clock` (default `Date.now`) and JSON `limits` (default 100 levels, 16 MiB). */
   constructor(config: MemoryBackendConfig = {}) {
+    validateOptions(config, 'config', 'MemoryBackend', MEMORY_CONFIG_KEYS);
     const clock = config.clock ?? DEFAULT_MEMORY_CLOCK;
     if (typeof clock !== 'function') {
       throw new ValidationError('clock', `must be a function, got ${describe(clock)}`);

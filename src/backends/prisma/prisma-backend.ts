@@ -32,6 +32,7 @@ import {
   validateListOptions,
   validateTimestamp,
   validateVersion,
+  validateOptions,
 } from '../../validation.js';
 import { type ConflictSubject, mapDriverError } from './driver-errors.js';
 import { PrismaClient } from './generated/client.js';
@@ -146,11 +147,26 @@ export type PrismaBackendConfig =
   | PrismaBackendClientConfig
   | PrismaBackendAdapterConfig;
 
+// Every form's keys: a key of another form is refused by the exactly-one-form check below.
+const PRISMA_CONFIG_KEYS = new Set([
+  'clock',
+  'limits',
+  'schema',
+  'connectionString',
+  'connectTimeoutMs',
+  'poolSize',
+  'statementTimeoutMs',
+  'lockTimeoutMs',
+  'onPoolError',
+  'cleanupLock',
+  'pool',
+  'prisma',
+  'adapter',
+  'listen',
+]);
+
 function validateConfig(config: unknown): asserts config is PrismaBackendConfig {
-  if (config === null || typeof config !== 'object') {
-    throw new ValidationError('config', `must be an object with connectionString, pool, prisma or adapter, got ${describe(config)}`);
-  }
-  const c = config as Record<string, unknown>;
+  const c = validateOptions(config, 'config', 'PrismaBackend', PRISMA_CONFIG_KEYS, 'an object with connectionString, pool, prisma or adapter');
   const forms = ['connectionString', 'pool', 'prisma', 'adapter'].filter((key) => c[key] !== undefined);
   if (forms.length !== 1) {
     throw new ValidationError('config', `must have exactly one of connectionString, pool, prisma or adapter, got ${forms.length === 0 ? 'none' : forms.join(' and ')}`);

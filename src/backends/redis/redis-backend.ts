@@ -33,6 +33,7 @@ import {
   validateSyncKnown,
   validateTimestamp,
   validateVersion,
+  validateOptions,
 } from '../../validation.js';
 import { compareCodePoints } from '../memory/code-point-order.js';
 import { ChangeSubscriber } from './change-subscriber.js';
@@ -92,11 +93,10 @@ export interface RedisBackendClientConfig extends RedisBackendCommonConfig {
 /** How {@link RedisBackend} reaches Redis: exactly one of `url`, `rootNodes` or `client`. */
 export type RedisBackendConfig = RedisBackendUrlConfig | RedisBackendClusterConfig | RedisBackendClientConfig;
 
+const REDIS_CONFIG_KEYS = new Set(['clock', 'limits', 'keyPrefix', 'connectTimeoutMs', 'commandTimeoutMs', 'url', 'rootNodes', 'client']);
+
 function validateConfig(config: unknown): asserts config is RedisBackendConfig {
-  if (config === null || typeof config !== 'object') {
-    throw new ValidationError('config', `must be an object with url, rootNodes or client, got ${describe(config)}`);
-  }
-  const c = config as Record<string, unknown>;
+  const c = validateOptions(config, 'config', 'RedisBackend', REDIS_CONFIG_KEYS, 'an object with url, rootNodes or client');
   const forms = ['url', 'rootNodes', 'client'].filter((key) => c[key] !== undefined);
   if (forms.length !== 1) {
     throw new ValidationError('config', `must have exactly one of url, rootNodes or client, got ${forms.length === 0 ? 'none' : forms.join(' and ')}`);
