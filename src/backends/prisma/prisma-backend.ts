@@ -35,13 +35,21 @@ import {
   validateOptions,
 } from '../../validation.js';
 import { type ConflictSubject, mapDriverError } from './driver-errors.js';
-import { PrismaClient } from './generated/client.js';
 import { toContextRecord, toDeltaCount, toDeltaRecord, toNumber, toSyncRead, type ContextRow, type CountRow, type DeltaRow, type SyncRow } from './rows.js';
-import { createPgPool, type PgQueryPool, PgSqlExecutor, type PrismaRawClient, PrismaSqlExecutor, type SqlExecutor } from './sql-executor.js';
+import type { PgQueryPool, PrismaRawClient, SqlExecutor } from './sql-executor.js';
 import { ChordStatements } from './statements.js';
-import { type PGliteListener, type PgListenClient, PGliteChangeFeed, PgChangeFeed, PokeBatcher, pokePayload, validatePGliteListener } from './notifications.js';
-import { type LockSession, runExclusiveCleanup } from './cleanup-lock.js';
+import { type PGliteListener, type PGliteChangeFeed, type PgChangeFeed, PokeBatcher, pokePayload, validatePGliteListener } from './notifications.js';
+import { runExclusiveCleanup } from './cleanup-lock.js';
 import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } from './connection-schema.js';
+import {
+  type OpenLockSession,
+  type PrismaConnection,
+  type PrismaDriverAdapter,
+  adapterConnection,
+  appPoolConnection,
+  clientConnection,
+  ownPoolConnection,
+} from './connection-forms.js';
 
 export { DEFAULT_SCHEMA } from './connection-schema.js';
 /** Default time to wait for a new connection before `BackendUnavailableError`: 10 s. */
@@ -55,8 +63,7 @@ export const DEFAULT_ROW_LOCK_TIMEOUT_MS = 5_000;
 /** The largest statement_timeout / lock_timeout PostgreSQL takes (INT_MAX ms). */
 const MAX_SESSION_TIMEOUT_MS = 2_147_483_647;
 
-/** A Prisma driver adapter factory, e.g. `new PrismaPg(…)` or PGlite's `new PrismaPGlite(db)`. */
-export type PrismaDriverAdapter = NonNullable<NonNullable<ConstructorParameters<typeof PrismaClient>[0]>['adapter']>;
+export type { PrismaDriverAdapter } from './connection-forms.js';
 
 /** Options every form of {@link PrismaBackendConfig} accepts. */
 export interface PrismaBackendCommonConfig extends BackendClockConfig {
@@ -244,7 +251,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   /** The schema of the tables (and the name of the cleanup lock). */
   readonly #schema: string;
   /** Opens a session of its own for the cleanup lock; undefined for the Prisma forms, which have none to give. */
-  #lockSession: (() => Promise<{ session: LockSession; close(broken: boolean): Promise<void> | void }>) | undefined = undefined;
+  readonly #lockSession: OpenLockSession | undefined;
   #closed: Promise<void> | undefined;
   /** Where change notices come from: a listening session of its own, PGlite's listen(), or none. */
   readonly #changes: PgChangeFeed | PGliteChangeFeed | undefined;
@@ -254,8 +261,10 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
    * The `ChangeNotifier` capability, present when the backend can listen: with
    * `connectionString` (one dedicated listening connection per backend, reconnecting by itself),
    * `pool` (a connection of that pool, held while anything is subscribed), or `listen` (PGlite).
-   * Every write, delete, restore and cleanup deletion of a context pokes the listeners from inside
-   * its own statement, whichever form wrote it.
+   * Every change of a context is poked, whichever form wrote it: deletes, restores, cleanup
+   * deletions and seed-path writes from inside their own statement (the poke commits with them);
+   * version writes, the hot path, after commit in batches ({@link PokeBatcher}), or inside the
+   * caller's transaction when the statement runs in one.
    */
   readonly subscribeChanges?: (listener: ChangeListener) => ChangeSubscription;
 
@@ -269,102 +278,34 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     this.#sql = new ChordStatements(schema);
     this.#schema = schema;
 
+    const channel = this.#sql.channel;
+    let connection: PrismaConnection;
     if ('connectionString' in config && config.connectionString !== undefined) {
-      const onPoolError = config.onPoolError ?? (() => {});
-      const statementTimeoutMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-      const lockTimeoutMs = config.lockTimeoutMs ?? DEFAULT_ROW_LOCK_TIMEOUT_MS;
-      const { pool, connecting } = createPgPool({
-        connectionString: url?.url ?? config.connectionString,
-        max: config.poolSize ?? DEFAULT_POOL_SIZE,
-        connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        statementTimeoutMs,
-        lockTimeoutMs,
-        // A process that forgets close() still exits once its work is done, instead of waiting
-        // for idle connections to time out.
-        allowExitOnIdle: true,
-      });
-      // An idle client whose server went away emits 'error' on the pool; with no listener Node
-      // would crash the process. The pool discards that client by itself.
-      pool.on('error', onPoolError);
-      this.#ownPool = pool;
-      this.#ownClient = undefined;
-      // The backend owns this pool, so its statements go to it directly as prepared statements:
-      // Prisma's raw-query path costs 1.4–3.9× per call (docs/benchmarks.md, "via Prisma").
-      this.#exec = new PgSqlExecutor(pool, { statementTimeoutMs, lockTimeoutMs, connecting });
-      const lockUrl = url?.url ?? config.connectionString;
-      if (config.cleanupLock !== false) {
-        this.#lockSession = async () => {
-          // Not from the pool: the pass itself needs the pool's connections (a pool of 1 would wait on itself).
-          const client = new pg.Client({ connectionString: lockUrl, connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
-          client.on('error', () => undefined); // a dropped session frees the lock; the pass's own statements report
-          try {
-            await client.connect();
-          } catch (error) {
-            await client.end().catch(() => undefined);
-            throw error;
-          }
-          return { session: client, close: () => client.end().catch(() => undefined) };
-        };
-      }
-      const listenUrl = url?.url ?? config.connectionString;
-      const connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      this.#changes = new PgChangeFeed(async () => {
-        // Not from the pool: a LISTENing session must stay one session, and never be handed out.
-        const client = new pg.Client({ connectionString: listenUrl, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true });
-        // A server gone away emits 'error'; the feed's own handler (added once connected) reconnects.
-        client.on('error', () => undefined);
-        try {
-          await client.connect();
-        } catch (error) {
-          await client.end().catch(() => undefined);
-          throw mapDriverError(error, 'PrismaBackend.subscribeChanges');
-        }
-        return { client, close: () => client.end() };
-      }, this.#sql.channel);
+      connection = ownPoolConnection(
+        {
+          url: url?.url ?? config.connectionString,
+          poolSize: config.poolSize ?? DEFAULT_POOL_SIZE,
+          connectTimeoutMs: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          statementTimeoutMs: config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+          lockTimeoutMs: config.lockTimeoutMs ?? DEFAULT_ROW_LOCK_TIMEOUT_MS,
+          onPoolError: config.onPoolError ?? (() => {}),
+          cleanupLock: config.cleanupLock !== false,
+        },
+        channel,
+      );
     } else if ('pool' in config && config.pool !== undefined) {
-      // The app's pool: used as is (its settings, its error handling), never ended here.
-      this.#ownPool = undefined;
-      this.#ownClient = undefined;
-      this.#exec = new PgSqlExecutor(config.pool);
-      const lockPool = config.pool;
-      if (lockPool.connect !== undefined) {
-        this.#lockSession = async () => {
-          const connection = await lockPool.connect!();
-          // Held for a whole pass: a session the server ends meanwhile must not crash the process.
-          connection.on?.('error', () => undefined);
-          return { session: connection, close: (broken) => connection.release(broken) };
-        };
-      }
-      const appPool = config.pool;
-      const connect = appPool.connect?.bind(appPool);
-      this.#changes =
-        connect === undefined
-          ? undefined
-          : new PgChangeFeed(async () => {
-              let connection: Awaited<ReturnType<typeof connect>>;
-              try {
-                connection = await connect();
-              } catch (error) {
-                throw mapDriverError(error, 'PrismaBackend.subscribeChanges');
-              }
-              const client = connection as unknown as PgListenClient;
-              client.on('error', () => undefined);
-              // Released as broken, so the pool closes it rather than hand out a LISTENing session.
-              return { client, close: async () => connection.release(true) };
-            }, this.#sql.channel);
+      connection = appPoolConnection(config.pool, channel);
     } else if ('adapter' in config && config.adapter !== undefined) {
-      const client = new PrismaClient({ adapter: config.adapter });
-      this.#ownPool = undefined;
-      this.#ownClient = client;
-      this.#exec = new PrismaSqlExecutor(client);
-      this.#changes = config.listen === undefined ? undefined : new PGliteChangeFeed(config.listen, this.#sql.channel);
+      connection = adapterConnection(config.adapter, config.listen, channel);
     } else {
       const { prisma, listen } = config as PrismaBackendClientConfig;
-      this.#ownPool = undefined;
-      this.#ownClient = undefined;
-      this.#exec = new PrismaSqlExecutor(prisma);
-      this.#changes = listen === undefined ? undefined : new PGliteChangeFeed(listen, this.#sql.channel);
+      connection = clientConnection(prisma, listen, channel);
     }
+    this.#exec = connection.exec;
+    this.#ownPool = connection.ownPool;
+    this.#ownClient = connection.ownClient;
+    this.#lockSession = connection.lockSession;
+    this.#changes = connection.changes;
     this.#pokes = new PokeBatcher((payloads) => this.#exec.query(this.#sql.poke, [payloads]));
     const changes = this.#changes;
     if (changes !== undefined) {
