@@ -9,7 +9,7 @@ import { main, packageVersion } from '../../src/cli/main.js';
 import { Chord } from '../../src/engine/chord.js';
 import { CLI_BIN, REPO_ROOT, ensureBuilt } from '../support/build.js';
 import { serverUrl } from '../support/database.js';
-import { databaseChoice, emptyWireDatabase } from '../support/targets.js';
+import { databaseChoice, emptyWireDatabase, noServerReason, skipNote } from '../support/targets.js';
 import { recordingIo } from './io.js';
 
 const emptyDatabase = emptyWireDatabase();
@@ -121,7 +121,7 @@ describe('on a database', () => {
 
   // PGlite's socket serves one client at a time and drops a queued one after a while; the command's
   // thousands of reads over its own pool are a server's job.
-  describe.skipIf(serverUrl(databaseChoice()) === undefined)('a closed pipe (needs a PostgreSQL server)', () => {
+  describe.skipIf(serverUrl(databaseChoice()) === undefined)(`a closed pipe (needs a PostgreSQL server)${skipNote(noServerReason())}`, () => {
     beforeAll(() => ensureBuilt(), 300_000);
 
     test('stats | head -1 prints one line and exits 0 without an EPIPE trace', async () => {

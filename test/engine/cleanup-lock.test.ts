@@ -12,7 +12,7 @@ import { hasExclusiveCleanup } from '../../src/backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { REPO_ROOT, ensureBuilt } from '../support/build.js';
 import { createRunDatabase, serverUrl } from '../support/database.js';
-import { databaseChoice } from '../support/targets.js';
+import { databaseChoice, noServerReason, skipNote } from '../support/targets.js';
 
 const run = promisify(execFile);
 const server = serverUrl(databaseChoice());
@@ -83,7 +83,7 @@ test('the capability: PrismaBackend has withExclusiveCleanup, MemoryBackend (one
   expect(hasExclusiveCleanup(new MemoryBackend())).toBe(false);
 });
 
-describe.skipIf(server === undefined)('two app instances with startCleanup on one PostgreSQL database', () => {
+describe.skipIf(server === undefined)(`two app instances with startCleanup on one PostgreSQL database${skipNote(noServerReason())}`, () => {
   let db: { url: string; drop: () => Promise<void> };
   beforeAll(async () => {
     await ensureBuilt();
