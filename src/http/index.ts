@@ -7,7 +7,12 @@ export {
   DEFAULT_BASE_PATH,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_STREAMS,
+  DEFAULT_MAX_STREAMS_PER_CLIENT,
+  DEFAULT_MAX_STREAMS_PER_CONTEXT,
+  DEFAULT_MISSING_CONTEXT_WAIT_MS,
+  RETRY_AFTER_SECONDS,
 } from './sync-handler.js';
+export { remoteAddress } from './remote-address.js';
 export type { SyncHandler, SyncHandlerOptions, SyncErrorCode, SyncErrorBody } from './sync-handler.js';
 export type { SyncSource } from './sync-source.js';
 export type { LiveUpdate } from '../live/index.js';

@@ -3,6 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { describe } from '../validation.js';
+import { setRemoteAddress } from './remote-address.js';
 import type { SyncHandler } from './sync-handler.js';
 
 /**
@@ -90,6 +91,7 @@ async function serve(handler: SyncHandler, req: NodeRequest, res: NodeResponse):
   let request: Request;
   try {
     request = toRequest(req, abort.signal);
+    setRemoteAddress(request, req.socket?.remoteAddress);
   } catch (error) {
     plainError(res, 400, `unreadable request: ${error instanceof Error ? error.message : String(error)}`);
     return;

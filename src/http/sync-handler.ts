@@ -1,9 +1,10 @@
 import { ChordError, type ChordErrorCode, ValidationError } from '../errors.js';
 import { describe, validateOptions } from '../validation.js';
+import { remoteAddress } from './remote-address.js';
 import type { LiveUpdate, LiveWatch, WatchStart } from '../live/index.js';
 import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
-import { encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
+import { encodeComment, encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
 import { DEFAULT_MAX_CONTEXTS_PER_STREAM, multiplexResponse, parseMultiplexRequest } from './multiplex-stream.js';
 import { toWireSyncAnswer } from './wire-encode.js';
 
@@ -13,6 +14,12 @@ export const DEFAULT_BASE_PATH = '/contexts';
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 /** Open SSE streams one handler serves at most; the next one is answered 503. */
 export const DEFAULT_MAX_STREAMS = 10_000;
+/** Open SSE streams of one client (by `clientKey`) at most; the next one is answered 429. A tenth of {@link DEFAULT_MAX_STREAMS}. */
+export const DEFAULT_MAX_STREAMS_PER_CLIENT = 1_000;
+/** Open single-context SSE streams of one context id at most; the next one is answered 503. Half of {@link DEFAULT_MAX_STREAMS}. */
+export const DEFAULT_MAX_STREAMS_PER_CONTEXT = 5_000;
+/** How long a stream on an id that does not exist waits for it before it ends, in ms. */
+export const DEFAULT_MISSING_CONTEXT_WAIT_MS = 10_000;
 /** The `retry-after` (seconds) of a 503: too many streams, or a stream that could not start (backend unreachable). */
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -38,6 +45,25 @@ export interface SyncHandlerOptions {
    */
   readonly maxContextsPerStream?: number;
   /**
+   * Open streams one client may hold (counted by {@link clientKey}; single-context and multiplexed
+   * alike); past it a stream request is answered 429 `unavailable` with `Retry-After`. Default 1 000.
+   */
+  readonly maxStreamsPerClient?: number;
+  /**
+   * Who a request comes from, for `maxStreamsPerClient`; `undefined`: not counted per client.
+   * Default: the remote address `toNodeHandler` recorded ({@link remoteAddress}); other runtimes
+   * have none and need this option. Behind a proxy every request comes from the proxy: key on
+   * what identifies a client there (a user id, or `X-Forwarded-For` as your proxy sets it).
+   */
+  readonly clientKey?: (request: Request) => string | undefined;
+  /** Open single-context streams of one context id at most; past it answered 503 with `Retry-After`. Default 5 000. */
+  readonly maxStreamsPerContext?: number;
+  /**
+   * How long a stream on an id that does not exist waits for it to be created, in ms; then it ends
+   * without an event (a client backs off and asks again). Default 10 000.
+   */
+  readonly missingContextWaitMs?: number;
+  /**
    * Receives errors that are not the client's fault (a bug, a failing `authorize`, a stream whose
    * `watch` failed); the client gets a 500 or a closed stream it reconnects. Default: `console.error`.
    */
@@ -52,7 +78,18 @@ export interface SyncErrorBody {
   readonly error: { readonly code: SyncErrorCode; readonly message: string };
 }
 
-const OPTION_KEYS = new Set(['basePath', 'authorize', 'heartbeatMs', 'maxStreams', 'maxContextsPerStream', 'onError']);
+const OPTION_KEYS = new Set([
+  'basePath',
+  'authorize',
+  'heartbeatMs',
+  'maxStreams',
+  'maxContextsPerStream',
+  'maxStreamsPerClient',
+  'clientKey',
+  'maxStreamsPerContext',
+  'missingContextWaitMs',
+  'onError',
+]);
 
 const STATUS_OF_CODE: Record<ChordErrorCode, number> = {
   invalid_argument: 400,
@@ -72,6 +109,10 @@ interface ResolvedOptions {
   readonly heartbeatMs: number;
   readonly maxStreams: number;
   readonly maxContextsPerStream: number;
+  readonly maxStreamsPerClient: number;
+  readonly clientKey: (request: Request) => string | undefined;
+  readonly maxStreamsPerContext: number;
+  readonly missingContextWaitMs: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -89,7 +130,7 @@ function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOption
   if (typeof basePath !== 'string' || (basePath !== '' && (!basePath.startsWith('/') || basePath.endsWith('/')))) {
     throw new ValidationError('options.basePath', `must be '' or a path that starts with '/' and does not end with '/', got ${describe(basePath)}`);
   }
-  for (const key of ['authorize', 'onError'] as const) {
+  for (const key of ['authorize', 'onError', 'clientKey'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'function') {
       throw new ValidationError(`options.${key}`, `must be a function, got ${describe(options[key])}`);
     }
@@ -100,6 +141,10 @@ function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOption
     heartbeatMs: positiveInteger(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'options.heartbeatMs'),
     maxStreams: positiveInteger(options.maxStreams ?? DEFAULT_MAX_STREAMS, 'options.maxStreams'),
     maxContextsPerStream: positiveInteger(options.maxContextsPerStream ?? DEFAULT_MAX_CONTEXTS_PER_STREAM, 'options.maxContextsPerStream'),
+    maxStreamsPerClient: positiveInteger(options.maxStreamsPerClient ?? DEFAULT_MAX_STREAMS_PER_CLIENT, 'options.maxStreamsPerClient'),
+    clientKey: options.clientKey ?? remoteAddress,
+    maxStreamsPerContext: positiveInteger(options.maxStreamsPerContext ?? DEFAULT_MAX_STREAMS_PER_CONTEXT, 'options.maxStreamsPerContext'),
+    missingContextWaitMs: positiveInteger(options.missingContextWaitMs ?? DEFAULT_MISSING_CONTEXT_WAIT_MS, 'options.missingContextWaitMs'),
     onError: options.onError ?? ((error) => console.error('chord-sync http:', error)),
   };
 }
@@ -139,8 +184,45 @@ function errorResponse(status: number, code: SyncErrorCode, message: string, hea
 export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOptions): SyncHandler {
   const config = resolveOptions(options);
   let openStreams = 0;
+  const perClient = new Map<string, number>();
+  const perContext = new Map<string, number>();
+  const bump = (counts: Map<string, number>, key: string, by: number): void => {
+    const next = (counts.get(key) ?? 0) + by;
+    if (next === 0) counts.delete(key);
+    else counts.set(key, next);
+  };
 
   return async function handleSync(request: Request): Promise<Response> {
+    // The slots this request holds, given back once (by the stream when it ends, else below).
+    let held: (() => void) | undefined;
+    /** Takes a stream slot (global, per client, per context), or answers why not. */
+    const take = (contextId: string | undefined): Response | undefined => {
+      if (openStreams >= config.maxStreams) return tooManyStreams(config);
+      const client = config.clientKey(request);
+      if (client !== undefined && (perClient.get(client) ?? 0) >= config.maxStreamsPerClient) {
+        return errorResponse(429, 'unavailable', `too many open streams from this client (maxStreamsPerClient ${config.maxStreamsPerClient}); close one or retry later`, {
+          'retry-after': String(RETRY_AFTER_SECONDS),
+        });
+      }
+      if (contextId !== undefined && (perContext.get(contextId) ?? 0) >= config.maxStreamsPerContext) {
+        return errorResponse(503, 'unavailable', `too many open streams on context ${JSON.stringify(contextId)} (maxStreamsPerContext ${config.maxStreamsPerContext}); retry later`, {
+          'retry-after': String(RETRY_AFTER_SECONDS),
+        });
+      }
+      // Taken before `authorize` awaits, so concurrent requests cannot all pass the checks at once.
+      openStreams++;
+      if (client !== undefined) bump(perClient, client, 1);
+      if (contextId !== undefined) bump(perContext, contextId, 1);
+      let given = false;
+      held = () => {
+        if (given) return;
+        given = true;
+        openStreams--;
+        if (client !== undefined) bump(perClient, client, -1);
+        if (contextId !== undefined) bump(perContext, contextId, -1);
+      };
+      return undefined;
+    };
     let slotTaken = false;
     try {
       if (request.method !== 'GET') {
@@ -148,19 +230,19 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       }
       const followed = parseMultiplexRequest(request, config.basePath);
       if (followed !== undefined) {
-        if (openStreams >= config.maxStreams) return tooManyStreams(config);
-        openStreams++;
+        const refused = take(undefined);
+        if (refused !== undefined) return refused;
         slotTaken = true;
+        const release = held as () => void;
         // Each context is authorized on its own inside the stream: a refusal is that context's `error` event.
-        const response = multiplexResponse(chord, request, followed, config, () => openStreams--);
+        const response = multiplexResponse(chord, request, followed, config, release);
         slotTaken = false;
         return response;
       }
       const parsed = parseSyncRequest(request, config.basePath);
       if (parsed.stream) {
-        if (openStreams >= config.maxStreams) return tooManyStreams(config);
-        // Taken before `authorize` awaits, so concurrent requests cannot all pass the check at once.
-        openStreams++;
+        const refused = take(parsed.contextId);
+        if (refused !== undefined) return refused;
         slotTaken = true;
       }
       if ((await config.authorize(request, parsed.contextId)) !== true) {
@@ -171,7 +253,7 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
         return jsonResponse(200, toWireSyncAnswer(result));
       }
       slotTaken = false; // the stream gives the slot back when it ends, or when it fails to start
-      return await streamResponse(chord, request, parsed, config, () => openStreams--);
+      return await streamResponse(chord, request, parsed, config, held as () => void);
     } catch (error) {
       if (error instanceof ChordError) {
         const status = STATUS_OF_CODE[error.code] ?? 500;
@@ -186,7 +268,7 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       config.onError(error);
       return errorResponse(500, 'internal', 'internal error while serving the sync route');
     } finally {
-      if (slotTaken) openStreams--;
+      if (slotTaken) held?.();
     }
   };
 }
@@ -219,11 +301,14 @@ async function streamResponse(chord: SyncSource, request: Request, parsed: SyncR
   if (request.signal.aborted) abort.abort();
   else request.signal.addEventListener('abort', onRequestAbort, { once: true });
   let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let missingTimer: ReturnType<typeof setTimeout> | undefined;
   let finished = false;
+  let delivered = false;
   const finish = (): void => {
     if (finished) return;
     finished = true;
     clearInterval(heartbeat);
+    clearTimeout(missingTimer);
     request.signal.removeEventListener('abort', onRequestAbort);
     abort.abort();
     // The watch ends on the abort; return() also ends an iterator that ignores signals.
@@ -235,6 +320,7 @@ async function streamResponse(chord: SyncSource, request: Request, parsed: SyncR
   let first: Promise<IteratorResult<LiveUpdate>> | undefined = updates.next();
   first.catch(() => undefined); // awaited below or by the first pull
   const started = (updates as Partial<LiveWatch>).started;
+  let missing = false;
   if (typeof started === 'function') {
     let how: WatchStart;
     try {
@@ -247,12 +333,24 @@ async function streamResponse(chord: SyncSource, request: Request, parsed: SyncR
       finish();
       return errorResponse(503, 'unavailable', 'the stream ended before it started; retry later', { 'retry-after': String(RETRY_AFTER_SECONDS) });
     }
+    missing = how === 'missing';
   }
 
   const body = new ReadableStream<Uint8Array>(
     {
       start(controller) {
         heartbeat = openEventStream(controller, config.heartbeatMs, () => finished);
+        if (missing) {
+          // An id that does not exist is waited for a bounded time only: streams on ids that never
+          // come would otherwise hold their slots forever. The stream then ends without an event,
+          // which a client takes as a failed attempt and retries after its backoff.
+          missingTimer = setTimeout(() => {
+            if (finished || delivered) return;
+            controller.enqueue(encodeComment(`context does not exist (waited ${config.missingContextWaitMs} ms)`));
+            finish();
+            controller.close();
+          }, config.missingContextWaitMs);
+        }
       },
       // highWaterMark 0: called only while a reader waits, so an update is taken from `watch`
       // only when the connection can take it; meanwhile `watch` merges changes into one.
@@ -276,6 +374,7 @@ async function streamResponse(chord: SyncSource, request: Request, parsed: SyncR
           controller.close();
           return;
         }
+        delivered = true;
         controller.enqueue(encodeUpdate(next.value));
       },
       cancel() {
