@@ -282,10 +282,10 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     if (reply === null) return null;
     const [version, insertedAt, epoch, kind, payload] = reply;
     const head = { version: Number(version), epoch, insertedAt: Number(insertedAt) };
-    if (kind === 1) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null };
-    if (kind === 4) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null, known: true };
-    if (kind === 2) return { ...head, deltas: [], context: JSON.parse(payload as string) as JsonObject };
-    if (kind === 3) return { ...head, deltas: [], context: null, known: true };
+    if (kind === lua.SYNC_REPLY_KIND.deltas) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null };
+    if (kind === lua.SYNC_REPLY_KIND.deltasAfterKnown) return { ...head, deltas: toDeltaRecords(contextId, payload), context: null, known: true };
+    if (kind === lua.SYNC_REPLY_KIND.context) return { ...head, deltas: [], context: JSON.parse(payload as string) as JsonObject };
+    if (kind === lua.SYNC_REPLY_KIND.atKnown) return { ...head, deltas: [], context: null, known: true };
     return { ...head, deltas: [], context: null };
   }
 

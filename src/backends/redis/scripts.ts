@@ -162,6 +162,20 @@ dropDeltas()
 notify(ARGV[5])
 return {1, epoch}`;
 
+/** The `kind` of a {@link READ_FOR_SYNC} reply, named as the script's doc comment says. */
+export const SYNC_REPLY_KIND = {
+  /** The client is current; no payload. */
+  current: 0,
+  /** The deltas from the client's version: [version, time, JSON, …]. */
+  deltas: 1,
+  /** The context's JSON. */
+  context: 2,
+  /** The context is at the caller's known version; no payload. */
+  atKnown: 3,
+  /** The deltas after the caller's known version. */
+  deltasAfterKnown: 4,
+} as const;
+
 /**
  * A sync's reads at once: ARGV[4] client version, [5] most versions behind, [6] byte floor of the
  * delta budget, [7] and [8] the version and epoch up to which the caller holds the merged deltas
