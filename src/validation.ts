@@ -320,3 +320,6 @@ export function serializeJsonObject(value: unknown, argument: string, limits: Re
   }
   return text;
 }
+
+/** Longest epoch a client may name, in the engine's sync and on the HTTP route alike; built-in backends make 22-character ones. */
+export const MAX_EPOCH_LENGTH = 128;

@@ -4,7 +4,7 @@ import { CHORD_BACKEND_METHODS } from '../backend.js';
 import type { ChordBackend } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { ValidationError } from '../errors.js';
-import { type JsonLimits, describe, resolveLimits, validateCount, validateOptions, validateVersion } from '../validation.js';
+import { type JsonLimits, MAX_EPOCH_LENGTH, describe, resolveLimits, validateCount, validateOptions, validateVersion } from '../validation.js';
 import { DEFAULT_WATCH_POLL_MS, validateWatchPollMs } from '../live/index.js';
 import { validateTtl } from './cleanup.js';
 import { DEFAULT_SYNC_CACHE_BYTES } from './sync-share.js';
@@ -42,8 +42,6 @@ const CONFIG_KEYS = new Set([
 const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
 const SYNC_OPTION_KEYS = new Set(['epoch']);
 
-/** Longest epoch a client may send; built-in backends make 22-character ones. */
-const MAX_EPOCH_LENGTH = 128;
 
 /** Checks `config` (in a fixed order, so the first mistake is the one reported) and fills in the defaults. */
 export function resolveChordConfig(config: ChordConfig): ResolvedChordConfig {

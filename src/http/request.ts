@@ -1,9 +1,9 @@
 import { NotFoundError, ValidationError } from '../errors.js';
-import { describe, validateContextId } from '../validation.js';
+import { MAX_EPOCH_LENGTH, describe, validateContextId } from '../validation.js';
 import { splitEventId } from '../wire/event-id.js';
 
-/** Longest epoch a request may name; built-in epochs are UUIDs (36 characters). */
-export const MAX_EPOCH_LENGTH = 200;
+// One limit with the engine's sync: an epoch the route lets through, the engine takes.
+export { MAX_EPOCH_LENGTH };
 
 const QUERY_KEYS = new Set(['version', 'epoch']);
 const DECIMAL = /^(0|[1-9][0-9]*)$/;

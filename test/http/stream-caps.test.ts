@@ -100,3 +100,18 @@ describe('stream caps', () => {
     }
   });
 });
+
+describe('one epoch limit for the route and the engine (issue 18, point 5)', () => {
+  test('an epoch over the engine\'s limit is refused by the route as query.epoch, on the JSON route and the stream alike; one at the limit reaches the engine', { timeout: 30_000 }, async () => {
+    const { chord, server } = await serve({});
+    await chord.setContext('e', { n: 1 });
+    for (const accept of ['application/json', 'text/event-stream']) {
+      const long = await fetch(`${server.url}/contexts/e?version=1&epoch=${'x'.repeat(129)}`, { headers: { accept } });
+      expect(long.status).toBe(400);
+      expect(((await long.json()) as { error: { message: string } }).error.message).toMatch(/query\.epoch/);
+    }
+    const atLimit = await fetch(`${server.url}/contexts/e?version=1&epoch=${'x'.repeat(128)}`);
+    expect(atLimit.status).toBe(200);
+    expect(((await atLimit.json()) as { kind: string }).kind).toBe('full');
+  });
+});
