@@ -1,5 +1,8 @@
 import { randomFillSync } from 'node:crypto';
+import { ValidationError } from './errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from './types.js';
+import { describe, validateContextId } from './validation.js';
+import { MAX_CLIENT_ID_LENGTH, MAX_WRITE_ID } from './wire/writes.js';
 
 /** Filters and paging for the list methods. Every field is optional; filters combine with AND. */
 export interface ListOptions {
@@ -107,6 +110,82 @@ export interface AtomicVersionWriter {
     delta: Delta,
     expectedVersion: number,
   ): Promise<VersionWriteResult>;
+}
+
+/** Which write of which client a write is: the key under which a write is applied at most once. */
+export interface WriteId {
+  /** The writer's own id (a client of the sync route), 1 to 256 characters. */
+  readonly clientId: string;
+  /** An integer from 1 to 2³¹−1; each next write of the same client to a context has a larger one. */
+  readonly writeId: number;
+}
+
+/** What a backend keeps for (contextId, clientId): the last write id applied and what it produced. */
+export interface WriteReceipt {
+  readonly writeId: number;
+  /** The version the write produced (the version then stored, when it changed nothing). */
+  readonly version: number;
+  /** The context's epoch at that version (absent on a backend without epochs). */
+  readonly epoch?: string;
+}
+
+/** What {@link WriteIdRecorder.writeVersionOnce} did. */
+export type OnceWriteResult =
+  /** Applied: `written` is what was stored, `null` when the write changed nothing (only its receipt was stored). */
+  | { readonly duplicate: false; readonly written: VersionWriteResult | null }
+  /** The receipt already held this write id or a later one: nothing was written. */
+  | { readonly duplicate: true; readonly receipt: WriteReceipt };
+
+/**
+ * Optional capability: writes applied at most once per {@link WriteId}, across every process on
+ * the same storage. The sync route takes client writes only on a backend with it; every built-in
+ * backend has it. Receipts are removed with their context (`deleteContext`, `deleteIdleContexts`)
+ * and by age with the deltas (`deleteDeltasByTime`, `deleteDeltasOlderThan`: a receipt is as old
+ * as the write it records, re-stamped by the client's next write).
+ */
+export interface WriteIdRecorder {
+  /** Must return the receipt stored for `(contextId, clientId)`, or `null` when there is none. */
+  getWriteReceipt(contextId: string, clientId: string): Promise<WriteReceipt | null>;
+  /**
+   * In one atomic step: if the receipt of `(contextId, write.clientId)` holds `write.writeId` or a
+   * later one, must write nothing and answer it as `duplicate` (this check comes first, so a
+   * duplicate is never a conflict). Otherwise as {@link AtomicVersionWriter.writeVersion} with
+   * `delta` (a `null` delta: the write changed nothing, only checks that the stored version is
+   * `expectedVersion`), and with it stores the receipt `{ writeId, version, epoch }` of what it
+   * produced, stamped now; both or neither.
+   */
+  writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult>;
+}
+
+/** Checks a {@link WriteId}; `ValidationError` names `argument` (or its field). */
+export function validateWriteId(value: unknown, argument = 'write'): asserts value is WriteId {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError(argument, `must be { clientId, writeId }, got ${describe(value)}`);
+  }
+  const { clientId, writeId } = value as { clientId?: unknown; writeId?: unknown };
+  validateClientId(clientId, `${argument}.clientId`);
+  if (!Number.isSafeInteger(writeId) || (writeId as number) < 1 || (writeId as number) > MAX_WRITE_ID) {
+    throw new ValidationError(`${argument}.writeId`, `must be an integer from 1 to ${MAX_WRITE_ID}, got ${describe(writeId)}`);
+  }
+}
+
+/** Checks a writer's client id: a string of 1 to 256 characters. */
+export function validateClientId(value: unknown, argument = 'clientId'): asserts value is string {
+  if (typeof value !== 'string' || value === '' || value.length > MAX_CLIENT_ID_LENGTH) {
+    throw new ValidationError(argument, `must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters, got ${describe(value)}`);
+  }
+}
+
+/** The checks every {@link WriteIdRecorder.writeVersionOnce} makes of its ids first. */
+export function validateWriteTarget(contextId: unknown, write: unknown): void {
+  validateContextId(contextId);
+  validateWriteId(write);
+}
+
+/** True when `backend` applies writes at most once per write id. */
+export function hasWriteIdRecorder(backend: ChordBackend): backend is ChordBackend & WriteIdRecorder {
+  const b = backend as Partial<WriteIdRecorder>;
+  return typeof b.getWriteReceipt === 'function' && typeof b.writeVersionOnce === 'function';
 }
 
 /**

@@ -43,12 +43,13 @@ export class VersionConflictError extends ChordError {
     contextId: string,
     expectedVersion: number,
     actualVersion?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; message?: string },
   ) {
     super(
-      `version conflict on context ${JSON.stringify(contextId)}: expected version ${expectedVersion}` +
-        (actualVersion === undefined ? '' : `, found ${actualVersion}`),
-      options,
+      options?.message ??
+        `version conflict on context ${JSON.stringify(contextId)}: expected version ${expectedVersion}` +
+          (actualVersion === undefined ? '' : `, found ${actualVersion}`),
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.contextId = contextId;
     this.expectedVersion = expectedVersion;

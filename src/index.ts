@@ -32,6 +32,10 @@ export type {
   ChangeSubscription,
   ChangeNotifier,
   ExclusiveCleanup,
+  WriteId,
+  WriteReceipt,
+  WriteIdRecorder,
+  OnceWriteResult,
 } from './backend.js';
 export {
   CHORD_BACKEND_METHODS,
@@ -42,6 +46,9 @@ export {
   hasAtomicRestorer,
   hasChangeNotifier,
   hasExclusiveCleanup,
+  hasWriteIdRecorder,
+  validateWriteId,
+  validateClientId,
 } from './backend.js';
 export { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, MAX_CONTEXT_ID_LENGTH } from './validation.js';
 // The input checks every built-in backend applies, for your own backend: with them it refuses what

@@ -1,7 +1,7 @@
 // The checks of what `Chord` is given: its config (resolved to defaults here, once) and the
 // per-call options of writes and syncs. Each throws `ValidationError` naming the bad argument.
-import { CHORD_BACKEND_METHODS } from '../backend.js';
-import type { ChordBackend } from '../backend.js';
+import { CHORD_BACKEND_METHODS, hasWriteIdRecorder, validateWriteId } from '../backend.js';
+import type { ChordBackend, WriteId } from '../backend.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { ValidationError } from '../errors.js';
 import { type JsonLimits, MAX_EPOCH_LENGTH, describe, resolveLimits, validateCount, validateOptions, validateVersion } from '../validation.js';
@@ -39,7 +39,7 @@ const CONFIG_KEYS = new Set([
   'syncCacheBytes',
   'watchPollMs',
 ]);
-const WRITE_OPTION_KEYS = new Set(['expectedVersion']);
+const WRITE_OPTION_KEYS = new Set(['expectedVersion', 'epoch', 'writeId']);
 const SYNC_OPTION_KEYS = new Set(['epoch']);
 
 
@@ -83,13 +83,28 @@ export function resolveChordConfig(config: ChordConfig): ResolvedChordConfig {
   };
 }
 
-/** The `expectedVersion` of a write's options, checked; `undefined` when none is given. */
-export function validateWriteOptions(options: unknown): number | undefined {
-  if (options === undefined) return undefined;
-  const { expectedVersion } = validateOptions(options, 'options', 'write', WRITE_OPTION_KEYS);
-  if (expectedVersion === undefined) return undefined;
-  validateVersion(expectedVersion, 'options.expectedVersion');
-  return expectedVersion;
+/** The checked per-call options of a write. */
+export interface WriteControl {
+  readonly expectedVersion: number | undefined;
+  readonly epoch: string | undefined;
+  readonly writeId: WriteId | undefined;
+}
+
+const NO_WRITE_CONTROL: WriteControl = { expectedVersion: undefined, epoch: undefined, writeId: undefined };
+
+/** A write's options, checked (`writeId` only on a backend that records write ids). */
+export function validateWriteOptions(options: unknown, backend: ChordBackend): WriteControl {
+  if (options === undefined) return NO_WRITE_CONTROL;
+  const { expectedVersion, epoch, writeId } = validateOptions(options, 'options', 'write', WRITE_OPTION_KEYS);
+  if (expectedVersion !== undefined) validateVersion(expectedVersion, 'options.expectedVersion');
+  if (epoch !== undefined) validateEpoch(epoch);
+  if (writeId !== undefined) {
+    validateWriteId(writeId, 'options.writeId');
+    if (!hasWriteIdRecorder(backend)) {
+      throw new ValidationError('options.writeId', 'needs a backend that records write ids (the WriteIdRecorder capability); this one does not');
+    }
+  }
+  return { expectedVersion, epoch, writeId } as WriteControl;
 }
 
 /** The `epoch` of a sync's options, checked; `undefined` when none is given. */
@@ -97,9 +112,7 @@ export function validateSyncOptions(options: unknown): string | undefined {
   if (options === undefined) return undefined;
   const { epoch } = validateOptions(options, 'options', 'sync', SYNC_OPTION_KEYS);
   if (epoch === undefined) return undefined;
-  if (typeof epoch !== 'string' || epoch === '' || epoch.length > MAX_EPOCH_LENGTH) {
-    throw new ValidationError('options.epoch', `must be a non-empty string of at most ${MAX_EPOCH_LENGTH} characters, got ${describe(epoch)}`);
-  }
+  validateEpoch(epoch);
   return epoch;
 }
 
@@ -117,5 +130,11 @@ function validateBackend(value: unknown): asserts value is ChordBackend {
     if (typeof (value as Record<string, unknown>)[method] !== 'function') {
       throw new ValidationError('config.backend', `has no method ${method}()`);
     }
+  }
+}
+
+function validateEpoch(epoch: unknown): asserts epoch is string {
+  if (typeof epoch !== 'string' || epoch === '' || epoch.length > MAX_EPOCH_LENGTH) {
+    throw new ValidationError('options.epoch', `must be a non-empty string of at most ${MAX_EPOCH_LENGTH} characters, got ${describe(epoch)}`);
   }
 }

@@ -1,6 +1,6 @@
 // The public types of the engine (what `Chord` takes and returns) and their defaults; `chord.ts`
 // re-exports them, so this file is an implementation detail of the package's layout.
-import type { ChordBackend } from '../backend.js';
+import type { ChordBackend, WriteId, WriteReceipt } from '../backend.js';
 import type { Unset } from '../delta/index.js';
 import type { ContextRecord, DeltaRecord, Json, JsonObject } from '../types.js';
 
@@ -82,6 +82,17 @@ export interface WriteOptions {
    * if another writer gets in first.
    */
   readonly expectedVersion?: number;
+  /**
+   * Write only if the context's current epoch is this one (a context that does not exist has
+   * none); otherwise throw `VersionConflictError` and write nothing. Default: any epoch.
+   */
+  readonly epoch?: string;
+  /**
+   * Apply this write at most once: a write whose `writeId` is at or below the last one stored for
+   * `(contextId, clientId)` writes nothing and returns `duplicate`. What the sync route uses for
+   * client writes; needs a backend with the `WriteIdRecorder` capability (every built-in one).
+   */
+  readonly writeId?: WriteId;
 }
 
 /** One value in the changes given to `updateContext`: JSON, or {@link unset} to delete the key. */
@@ -96,6 +107,11 @@ export interface WriteResult {
   readonly context: ContextRecord;
   /** The delta this call stored, or `null` when the call changed nothing and wrote nothing. */
   readonly delta: DeltaRecord | null;
+  /**
+   * Only with `options.writeId`, when that write had been applied already: what it produced.
+   * Nothing was written now; `context` is the context as stored now.
+   */
+  readonly duplicate?: WriteReceipt;
 }
 
 /** Per-call options of `syncContext`. */

@@ -9,7 +9,7 @@ import { CleanupScheduler } from './cleanup-schedule.js';
 import type { CleanupSchedule, StartCleanupOptions } from './cleanup-schedule.js';
 import { LiveHub } from '../live/index.js';
 import type { LiveWatch, WatchOptions } from '../live/index.js';
-import { resolveChordConfig, validateSyncOptions, validateWriteOptions } from './chord-options.js';
+import { type WriteControl, resolveChordConfig, validateSyncOptions, validateWriteOptions } from './chord-options.js';
 import type { ChordConfig, ContextChanges, SyncOptions, SyncResult, WriteOptions, WriteResult } from './chord-types.js';
 import { exclusivePass } from './exclusive-pass.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -90,8 +90,8 @@ export class Chord {
   async setContext(contextId: string, context: JsonObject, options?: WriteOptions): Promise<WriteResult> {
     validateContextId(contextId);
     serializeJsonObject(context, 'context', this.#limits);
-    const expectedVersion = validateWriteOptions(options);
-    return this.#write(contextId, expectedVersion, () => context);
+    const control = validateWriteOptions(options, this.#backend);
+    return this.#write(contextId, control, () => context);
   }
 
   /**
@@ -106,8 +106,8 @@ export class Chord {
     validateContextId(contextId);
     // Validated up front, so bad changes are reported as such even when the context is missing.
     applyChanges({}, changes, this.#limits.maxDepth);
-    const expectedVersion = validateWriteOptions(options);
-    return this.#write(contextId, expectedVersion, (current) => {
+    const control = validateWriteOptions(options, this.#backend);
+    return this.#write(contextId, control, (current) => {
       if (current === null) throw new NotFoundError(contextId);
       const next = applyChanges(current.context, changes, this.#limits.maxDepth);
       // The merge can make the context deeper or larger than either part was.
@@ -283,13 +283,13 @@ export class Chord {
 
   #write(
     contextId: string,
-    expectedVersion: number | undefined,
+    control: WriteControl,
     compute: (current: ContextRecord | null) => JsonObject,
   ): Promise<WriteResult> {
     // Writes to one context from this process go one at a time, so they never race each other:
     // only other processes can make a compare-and-set fail.
     return this.#writes.run(contextId, () =>
-      this.#changing(contextId, () => writeWithRetries(this.#backend, this.#maxWriteAttempts, contextId, expectedVersion, compute)),
+      this.#changing(contextId, () => writeWithRetries(this.#backend, this.#maxWriteAttempts, contextId, control, compute)),
     );
   }
 

@@ -15,6 +15,9 @@ export {
 export { remoteAddress } from './remote-address.js';
 export type { SyncHandler, SyncHandlerOptions, SyncErrorCode, SyncErrorBody } from './sync-handler.js';
 export type { SyncSource } from './sync-source.js';
+export { DEFAULT_MAX_WRITE_BYTES } from './write-route.js';
+export type { ClientWrite, WriteTarget } from './write-route.js';
+export type { WriteAnswer, WriteRequest } from '../wire/writes.js';
 export type { LiveUpdate } from '../live/index.js';
 export { toNodeHandler } from './node-handler.js';
 export type { NodeRequestListener } from './node-handler.js';

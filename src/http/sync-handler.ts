@@ -2,11 +2,13 @@ import { ChordError, type ChordErrorCode, ValidationError } from '../errors.js';
 import { describe, validateOptions } from '../validation.js';
 import { remoteAddress } from './remote-address.js';
 import type { LiveUpdate, LiveWatch, WatchStart } from '../live/index.js';
+import { type ChordBackend, hasWriteIdRecorder } from '../backend.js';
 import type { SyncSource } from './sync-source.js';
 import { type SyncRequest, parseSyncRequest } from './request.js';
 import { encodeComment, encodeUpdate, eventStreamResponse, openEventStream } from './sse.js';
 import { DEFAULT_MAX_CONTEXTS_PER_STREAM, multiplexResponse, parseMultiplexRequest } from './multiplex-stream.js';
 import { toWireSyncAnswer } from './wire-encode.js';
+import { type ClientWrite, DEFAULT_MAX_WRITE_BYTES, type WriteTarget, WriteTooLargeError, applyClientWrite, parseWriteBody, readBoundedBody } from './write-route.js';
 
 /** Where the sync route lives unless `basePath` says otherwise. */
 export const DEFAULT_BASE_PATH = '/contexts';
@@ -35,6 +37,15 @@ export interface SyncHandlerOptions {
    * requests, before anything is read. Default: every request is allowed.
    */
   readonly authorize?: (request: Request, contextId: string) => boolean | Promise<boolean>;
+  /**
+   * Whether `request` may make `write` (exactly what will be written: the kind, the changes with
+   * `unset` as the sentinel or the context, `expectedVersion`, `epoch`) to `contextId`; `false`
+   * answers 403. Called once the body is read and checked, before anything is written. Without
+   * it, writes (`POST`) are refused with 405 and nothing is written.
+   */
+  readonly authorizeWrite?: (request: Request, contextId: string, write: ClientWrite) => boolean | Promise<boolean>;
+  /** The largest write body read, in bytes; a larger one is answered 413. Default {@link DEFAULT_MAX_WRITE_BYTES} (1 MiB). */
+  readonly maxWriteBytes?: number;
   /** Interval of the comment lines sent on an idle SSE stream, in ms. Default 15 000. */
   readonly heartbeatMs?: number;
   /** Open SSE streams this handler serves at once (a multiplexed stream counts one); past it a stream request is answered 503. Default 10 000. */
@@ -71,7 +82,7 @@ export interface SyncHandlerOptions {
 }
 
 /** The `code` of an error body: a {@link ChordErrorCode}, or one of the HTTP-only refusals. */
-export type SyncErrorCode = ChordErrorCode | 'forbidden' | 'method_not_allowed' | 'internal';
+export type SyncErrorCode = ChordErrorCode | 'forbidden' | 'method_not_allowed' | 'payload_too_large' | 'internal';
 
 /** The body of every answer that is not 200: `{ error: { code, message } }`. */
 export interface SyncErrorBody {
@@ -81,6 +92,8 @@ export interface SyncErrorBody {
 const OPTION_KEYS = new Set([
   'basePath',
   'authorize',
+  'authorizeWrite',
+  'maxWriteBytes',
   'heartbeatMs',
   'maxStreams',
   'maxContextsPerStream',
@@ -106,6 +119,8 @@ const STATUS_OF_CODE: Record<ChordErrorCode, number> = {
 interface ResolvedOptions {
   readonly basePath: string;
   readonly authorize: NonNullable<SyncHandlerOptions['authorize']>;
+  readonly authorizeWrite: SyncHandlerOptions['authorizeWrite'];
+  readonly maxWriteBytes: number;
   readonly heartbeatMs: number;
   readonly maxStreams: number;
   readonly maxContextsPerStream: number;
@@ -130,7 +145,7 @@ function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOption
   if (typeof basePath !== 'string' || (basePath !== '' && (!basePath.startsWith('/') || basePath.endsWith('/')))) {
     throw new ValidationError('options.basePath', `must be '' or a path that starts with '/' and does not end with '/', got ${describe(basePath)}`);
   }
-  for (const key of ['authorize', 'onError', 'clientKey'] as const) {
+  for (const key of ['authorize', 'authorizeWrite', 'onError', 'clientKey'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'function') {
       throw new ValidationError(`options.${key}`, `must be a function, got ${describe(options[key])}`);
     }
@@ -138,6 +153,8 @@ function resolveOptions(options: SyncHandlerOptions | undefined): ResolvedOption
   return {
     basePath,
     authorize: options.authorize ?? (() => true),
+    authorizeWrite: options.authorizeWrite,
+    maxWriteBytes: positiveInteger(options.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES, 'options.maxWriteBytes'),
     heartbeatMs: positiveInteger(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS, 'options.heartbeatMs'),
     maxStreams: positiveInteger(options.maxStreams ?? DEFAULT_MAX_STREAMS, 'options.maxStreams'),
     maxContextsPerStream: positiveInteger(options.maxContextsPerStream ?? DEFAULT_MAX_CONTEXTS_PER_STREAM, 'options.maxContextsPerStream'),
@@ -181,8 +198,10 @@ function errorResponse(status: number, code: SyncErrorCode, message: string, hea
  *
  * @throws ValidationError when an option is not acceptable.
  */
-export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOptions): SyncHandler {
+export function createSyncHandler(chord: SyncSource | (SyncSource & WriteTarget), options?: SyncHandlerOptions): SyncHandler {
   const config = resolveOptions(options);
+  const writes = config.authorizeWrite === undefined ? undefined : writeTargetOf(chord);
+  const allow = writes === undefined ? 'GET' : 'GET, POST';
   let openStreams = 0;
   const perClient = new Map<string, number>();
   const perContext = new Map<string, number>();
@@ -225,8 +244,13 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
     };
     let slotTaken = false;
     try {
+      if (request.method === 'POST' && writes !== undefined && config.authorizeWrite !== undefined) {
+        return await handleWrite(writes, config.authorizeWrite, request);
+      }
       if (request.method !== 'GET') {
-        return errorResponse(405, 'method_not_allowed', `method ${request.method} is not allowed on the sync route; use GET`, { allow: 'GET' });
+        await request.body?.cancel().catch(() => {});
+        const refusal = request.method === 'POST' ? 'writes are not enabled on this sync route (no authorizeWrite)' : `method ${request.method} is not allowed on the sync route; use ${allow}`;
+        return errorResponse(405, 'method_not_allowed', refusal, { allow });
       }
       const followed = parseMultiplexRequest(request, config.basePath);
       if (followed !== undefined) {
@@ -255,6 +279,7 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       slotTaken = false; // the stream gives the slot back when it ends, or when it fails to start
       return await streamResponse(chord, request, parsed, config, held as () => void);
     } catch (error) {
+      if (error instanceof WriteTooLargeError) return errorResponse(413, 'payload_too_large', error.message);
       if (error instanceof ChordError) {
         const status = STATUS_OF_CODE[error.code] ?? 500;
         // 503: the backend is unreachable or slow; the client is told when to come back, so that an
@@ -271,6 +296,30 @@ export function createSyncHandler(chord: SyncSource, options?: SyncHandlerOption
       if (slotTaken) held?.();
     }
   };
+
+  async function handleWrite(target: WriteTarget, authorizeWrite: NonNullable<SyncHandlerOptions['authorizeWrite']>, request: Request): Promise<Response> {
+    // The id first (a bad one is refused before the body is read), then the body, in full.
+    const { contextId } = parseSyncRequest(request, config.basePath);
+    const { request: sent, write } = parseWriteBody(await readBoundedBody(request, config.maxWriteBytes));
+    if ((await authorizeWrite(request, contextId, write)) !== true) {
+      return errorResponse(403, 'forbidden', `not allowed to write context ${JSON.stringify(contextId)}`);
+    }
+    return jsonResponse(200, await applyClientWrite(target, contextId, sent, write));
+  }
+}
+
+/** `chord` as the target of writes; `ValidationError` when it cannot take them (checked once, at creation). */
+function writeTargetOf(chord: SyncSource | (SyncSource & WriteTarget)): WriteTarget {
+  const target = chord as Partial<WriteTarget>;
+  if (typeof target.setContext !== 'function' || typeof target.updateContext !== 'function') {
+    throw new ValidationError('options.authorizeWrite', 'needs a chord with setContext and updateContext to write through');
+  }
+  // A Chord on a backend that cannot apply a write exactly once would apply a retried write twice.
+  const backend = (chord as { backend?: ChordBackend }).backend;
+  if (backend !== undefined && !hasWriteIdRecorder(backend)) {
+    throw new ValidationError('options.authorizeWrite', "needs a backend that records write ids (the WriteIdRecorder capability), so a client's retried write is applied once; this one does not");
+  }
+  return chord as WriteTarget;
 }
 
 function tooManyStreams(config: ResolvedOptions): Response {

@@ -13,8 +13,12 @@ import type {
   SyncRead,
   SyncReader,
   VersionWriteResult,
+  OnceWriteResult,
+  WriteId,
+  WriteIdRecorder,
+  WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -66,6 +70,11 @@ interface StoredContext {
   readonly epoch: string;
 }
 
+interface StoredReceipt extends WriteReceipt {
+  readonly epoch: string;
+  readonly insertedAt: number;
+}
+
 interface StoredDelta {
   readonly json: string;
   readonly version: number;
@@ -89,7 +98,7 @@ interface StoredDelta {
  * cleanup reaches is judged on what is stored when it is reached, and a listing shows each id as
  * stored when it reaches it (an id added or deleted meanwhile may or may not be listed).
  */
-export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, ImmediateSyncReader {
+export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, ImmediateSyncReader, WriteIdRecorder {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #contexts = new Map<string, StoredContext>();
@@ -97,6 +106,8 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   // Deltas are kept apart from contexts: the contract lets a delta exist for an id with no context.
   readonly #deltas = new Map<string, StoredDelta[]>();
   readonly #deltaIds = new SortedIdSet();
+  // Per context, per client: the last write id applied (WriteIdRecorder); they go with the context.
+  readonly #receipts = new Map<string, Map<string, StoredReceipt>>();
   readonly #listeners = new Set<ChangeListener>();
   readonly #turnIntervalMs: number;
 
@@ -217,6 +228,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   async deleteDeltasByTime(contextId: string, olderThanTime: number): Promise<number> {
     validateContextId(contextId);
     validateTimestamp(olderThanTime, 'olderThanTime');
+    this.#removeReceiptsOlderThan(contextId, olderThanTime);
     const list = this.#deltas.get(contextId);
     if (list === undefined) return 0;
     // Versions and timestamps need not rise together (a delta can be rewritten), so check them all.
@@ -316,6 +328,10 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     if (expectedVersion === Number.MAX_SAFE_INTEGER) {
       throw new ValidationError('expectedVersion', `the next version would exceed ${Number.MAX_SAFE_INTEGER}`);
     }
+    return this.#writeVersionNow(contextId, contextJson, deltaJson, expectedVersion);
+  }
+
+  #writeVersionNow(contextId: string, contextJson: string, deltaJson: string, expectedVersion: number): VersionWriteResult {
     const actualVersion = this.#contexts.get(contextId)?.version ?? 0;
     if (actualVersion !== expectedVersion) {
       throw new VersionConflictError(contextId, expectedVersion, actualVersion);
@@ -329,6 +345,47 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     this.#putContext(contextId, storedContext);
     this.#putDelta(contextId, storedDelta);
     return { context: toContextRecord(contextId, storedContext), delta: toDeltaRecord(contextId, storedDelta) };
+  }
+
+  async getWriteReceipt(contextId: string, clientId: string): Promise<WriteReceipt | null> {
+    validateContextId(contextId);
+    validateClientId(clientId);
+    const stored = this.#receipts.get(contextId)?.get(clientId);
+    return stored === undefined ? null : { writeId: stored.writeId, version: stored.version, epoch: stored.epoch };
+  }
+
+  async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
+    validateWriteTarget(contextId, write);
+    const contextJson = serializeJsonObject(context, 'context', this.#limits);
+    const deltaJson = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
+    validateVersion(expectedVersion, 'expectedVersion');
+    if (expectedVersion === Number.MAX_SAFE_INTEGER) {
+      throw new ValidationError('expectedVersion', `the next version would exceed ${Number.MAX_SAFE_INTEGER}`);
+    }
+    // No await from here to the end, so no other call can interleave.
+    const receipts = this.#receipts.get(contextId);
+    const last = receipts?.get(write.clientId);
+    if (last !== undefined && last.writeId >= write.writeId) {
+      return { duplicate: true, receipt: { writeId: last.writeId, version: last.version, epoch: last.epoch } };
+    }
+    let written: VersionWriteResult | null = null;
+    let version: number;
+    let epoch: string;
+    if (deltaJson === null) {
+      const current = this.#contexts.get(contextId);
+      if ((current?.version ?? 0) !== expectedVersion || current === undefined) {
+        throw new VersionConflictError(contextId, expectedVersion, current?.version ?? 0);
+      }
+      ({ version, epoch } = current);
+    } else {
+      written = this.#writeVersionNow(contextId, contextJson, deltaJson, expectedVersion);
+      version = written.context.version;
+      epoch = written.context.epoch as string;
+    }
+    const stored: StoredReceipt = { writeId: write.writeId, version, epoch, insertedAt: readClock(this.#clock) };
+    if (receipts === undefined) this.#receipts.set(contextId, new Map([[write.clientId, stored]]));
+    else receipts.set(write.clientId, stored);
+    return { duplicate: false, written };
   }
 
   async restoreVersion(contextId: string, context: JsonObject, version: number, expectedVersion?: number): Promise<ContextRecord> {
@@ -373,6 +430,8 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
     validateBatchSize(batchSize);
     const turns = new EventLoopTurns(this.#turnIntervalMs);
     let removed = 0;
+    // Receipts age with the deltas (not counted: the batch counts deltas).
+    for (const id of [...this.#receipts.keys()]) this.#removeReceiptsOlderThan(id, olderThanTime);
     // Deleting the current entry while iterating a Map is safe: iteration continues with the next.
     // Turns are given between contexts only, and each list is taken from the Map after the turn.
     for (const [id, list] of this.#deltas) {
@@ -424,6 +483,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
 
   #removeContext(contextId: string): boolean {
     if (!this.#contexts.delete(contextId)) return false;
+    this.#receipts.delete(contextId);
     this.#contextIds.delete(contextId);
     this.#notify(contextId, null);
     return true;
@@ -473,6 +533,13 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       records.push(toDeltaRecord(contextId, list[i] as StoredDelta));
     }
     return records;
+  }
+
+  #removeReceiptsOlderThan(contextId: string, olderThanTime: number): void {
+    const receipts = this.#receipts.get(contextId);
+    if (receipts === undefined) return;
+    for (const [clientId, stored] of receipts) if (stored.insertedAt < olderThanTime) receipts.delete(clientId);
+    if (receipts.size === 0) this.#receipts.delete(contextId);
   }
 
   #removeDeltaList(contextId: string): number {
