@@ -35,7 +35,7 @@ export async function writeWithRetries(
     ]);
     // Applied before (a retry whose answer was lost): answered from the receipt, whatever the
     // version or epoch is now.
-    if (writeId !== undefined && receipt !== null && receipt.writeId >= writeId.writeId) return duplicateOf(contextId, current, receipt);
+    if (writeId !== undefined && receipt !== null && receipt.writeId >= writeId.writeId) return duplicateOf(backend, contextId, current, receipt);
     const readVersion = current?.version ?? 0;
     // Set once the write reached the compare-and-set: only losing that race is retried.
     let stored = false;
@@ -58,7 +58,7 @@ export async function writeWithRetries(
       if (recorder !== undefined && writeId !== undefined) {
         // Even a write that changes nothing stores its receipt: its retry must not apply later.
         const once = await recorder.writeVersionOnce(contextId, unchanged ? current.context : next, unchanged ? null : delta, readVersion, writeId);
-        if (once.duplicate) return duplicateOf(contextId, current, once.receipt);
+        if (once.duplicate) return duplicateOf(backend, contextId, current, once.receipt);
         return once.written === null ? { context: current as ContextRecord, delta: null } : { context: once.written.context, delta: once.written.delta };
       }
       if (unchanged) return { context: current, delta: null };
@@ -69,7 +69,7 @@ export async function writeWithRetries(
       // then this is its duplicate, not a conflict.
       if (recorder !== undefined && writeId !== undefined) {
         const after = await recorder.getWriteReceipt(contextId, writeId.clientId);
-        if (after !== null && after.writeId >= writeId.writeId) return duplicateOf(contextId, await backend.getContext(contextId), after);
+        if (after !== null && after.writeId >= writeId.writeId) return duplicateOf(backend, contextId, null, after);
       }
       const retry = stored && expectedVersion === undefined && attempt < maxAttempts;
       if (!retry) throw error;
@@ -79,7 +79,9 @@ export async function writeWithRetries(
 }
 
 /** The answer to a write already applied: the context as stored now, and what the write produced. */
-function duplicateOf(contextId: string, current: ContextRecord | null, receipt: WriteReceipt): WriteResult {
+async function duplicateOf(backend: ChordBackend, contextId: string, read: ContextRecord | null, receipt: WriteReceipt): Promise<WriteResult> {
+  // Read before the first try created it (a retry racing its create), or not read yet.
+  const current = read ?? (await backend.getContext(contextId));
   // The receipt goes with its context; read apart from it, a delete may have come in between.
   if (current === null) throw new NotFoundError(contextId);
   return { context: current, delta: null, duplicate: receipt };

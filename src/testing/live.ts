@@ -9,6 +9,7 @@ import type { JsonObject } from '../types.js';
 import { countingBackend, freshId, seedOnly, withEngine } from './engine-support.js';
 import type { EngineFixture, FixtureConfig } from './engine-support.js';
 import type { BackendHarness, SuiteApi } from './harness.js';
+import { registerWriteIdTests } from './client-writes.js';
 
 type FastCheck = typeof import('fast-check');
 
@@ -35,6 +36,11 @@ export interface LiveSuiteOptions {
   readonly updateTimeoutMs?: number;
   /** Random histories of the property test. Default: 25. */
   readonly propertyRuns?: number;
+  /**
+   * Whether to run the writes section (write ids applied once; the backend must have the
+   * `WriteIdRecorder` capability, as the sync route needs to take client writes). Default: `true`.
+   */
+  readonly writes?: boolean;
 }
 
 interface Resolved {
@@ -502,5 +508,9 @@ export function registerLiveTests(api: SuiteApi, harness: BackendHarness, option
  * ```
  */
 export function runLiveConformance(api: SuiteApi, harness: BackendHarness, options: LiveSuiteOptions = {}): void {
-  api.describe('chord-sync live conformance', () => registerLiveTests(api, harness, options));
+  api.describe('chord-sync live conformance', () => {
+    registerLiveTests(api, harness, options);
+    // Client writes (the sync route's POST) need write ids applied once: the WriteIdRecorder capability.
+    if (options.writes !== false) registerWriteIdTests(api, harness, (options.updateTimeoutMs ?? 10_000) * 6);
+  });
 }

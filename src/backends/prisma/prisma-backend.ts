@@ -14,8 +14,12 @@ import type {
   SyncRead,
   SyncReader,
   VersionWriteResult,
+  OnceWriteResult,
+  WriteId,
+  WriteIdRecorder,
+  WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -239,7 +243,7 @@ function validateConfig(config: unknown): asserts config is PrismaBackendConfig 
  * await backend.close();
  * ```
  */
-export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader {
+export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, WriteIdRecorder {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #sql: ChordStatements;
@@ -451,16 +455,81 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
       throw new VersionConflictError(contextId, expectedVersion, current === expectedVersion ? undefined : current);
     }
     const version = expectedVersion + 1;
-    if (this.#exec.inCallerTransaction === true) {
-      // In the caller's transaction the poke goes in it too, now: PostgreSQL delivers it on commit
-      // and drops it on rollback, while a batch sent later would find the transaction closed.
-      await this.#run('writeVersion', contextId, () => this.#exec.query(this.#sql.poke, [JSON.stringify([pokePayload(contextId, version)])]));
-    } else {
-      this.#pokes.add(contextId, version);
-    }
+    await this.#pokeWritten('writeVersion', contextId, version);
     return {
       context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: String(row.epoch) },
       delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
+    };
+  }
+
+  /** Tells watchers everywhere that `contextId` is at `version` now. */
+  async #pokeWritten(method: string, contextId: string, version: number): Promise<void> {
+    if (this.#exec.inCallerTransaction === true) {
+      // In the caller's transaction the poke goes in it too, now: PostgreSQL delivers it on commit
+      // and drops it on rollback, while a batch sent later would find the transaction closed.
+      await this.#run(method, contextId, () => this.#exec.query(this.#sql.poke, [JSON.stringify([pokePayload(contextId, version)])]));
+    } else {
+      this.#pokes.add(contextId, version);
+    }
+  }
+
+  async getWriteReceipt(contextId: string, clientId: string): Promise<WriteReceipt | null> {
+    validateContextId(contextId);
+    validateClientId(clientId);
+    const rows = await this.#run('getWriteReceipt', contextId, () =>
+      this.#exec.query<{ write_id: unknown; version: unknown; epoch: unknown }>(this.#sql.getWriteReceipt, [contextId, clientId]),
+    );
+    const row = rows[0];
+    return row === undefined ? null : { writeId: toNumber(row.write_id), version: toNumber(row.version), epoch: String(row.epoch) };
+  }
+
+  /**
+   * {@link writeVersion} (or, with a `null` delta, only a check of the version) and the receipt of
+   * `write` in one statement, only if no receipt at `write.writeId` or later is stored; see
+   * `WriteIdRecorder`.
+   */
+  async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
+    validateWriteTarget(contextId, write);
+    const contextText = serializeJsonObject(context, 'context', this.#limits);
+    const deltaText = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
+    validateVersion(expectedVersion, 'expectedVersion');
+    if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
+      throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
+    }
+    const now = readClock(this.#clock);
+    type OnceRow = { written?: unknown; recorded?: unknown; current: unknown; epoch: unknown; receipt: unknown };
+    let sql: string;
+    let values: (string | null)[];
+    if (deltaText === null) {
+      [sql, values] = [this.#sql.recordUnchangedWrite, [contextId, String(expectedVersion), write.clientId, String(write.writeId), String(now)]];
+    } else {
+      const params = [contextId, contextText, deltaText, String(expectedVersion), String(now)];
+      [sql, values] =
+        expectedVersion === 0
+          ? [this.#sql.writeOnceInsert, [...params, newEpoch(), write.clientId, String(write.writeId)]]
+          : [this.#sql.writeOnceUpdate, [...params, write.clientId, String(write.writeId)]];
+    }
+    const rows = await this.#run('writeVersionOnce', contextId, () => this.#exec.query<OnceRow>(sql, values), { contextId, expectedVersion });
+    const row = rows[0];
+    const done = deltaText === null ? row !== undefined && toNumber(row.recorded ?? 0) > 0 : row !== undefined && row.written !== null && row.written !== undefined;
+    if (!done) {
+      // The statement's snapshot showed a receipt at this write id or later: a duplicate.
+      if (typeof row?.receipt === 'string') {
+        const [writeId, version, epoch] = JSON.parse(row.receipt) as [string, string, string];
+        if (Number(writeId) >= write.writeId) return { duplicate: true, receipt: { writeId: Number(writeId), version: Number(version), epoch } };
+      }
+      const current = row?.current === null || row?.current === undefined ? 0 : toNumber(row.current);
+      throw new VersionConflictError(contextId, expectedVersion, current === expectedVersion ? undefined : current);
+    }
+    if (deltaText === null) return { duplicate: false, written: null };
+    const version = expectedVersion + 1;
+    await this.#pokeWritten('writeVersionOnce', contextId, version);
+    return {
+      duplicate: false,
+      written: {
+        context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: String(row?.epoch) },
+        delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
+      },
     };
   }
 

@@ -48,10 +48,21 @@ export class ChordStatements {
   readonly deleteIdleContexts: string;
   readonly deleteDeltasOlderThan: string;
   readonly deleteDeltasBeyondNewest: string;
+  readonly writes: string;
+  /** The receipt of `($1, $2)`: `write_id, version, epoch`. */
+  readonly getWriteReceipt: string;
+  /** `writeVersionUpdate` that also stores the receipt (`$6` client, `$7` write id), only if none at `$7` or later is stored. */
+  readonly writeOnceUpdate: string;
+  /** `writeVersionInsert` that also stores the receipt (`$7` client, `$8` write id). */
+  readonly writeOnceInsert: string;
+  /** The receipt of a write that changed nothing (`$3` client, `$4` write id, `$5` now), if the context is still at `$2`. */
+  readonly recordUnchangedWrite: string;
 
   constructor(schema: string) {
     const c = `${quoteIdent(schema)}."chord_contexts"`;
     const d = `${quoteIdent(schema)}."chord_deltas"`;
+    const w = `${quoteIdent(schema)}."chord_writes"`;
+    this.writes = w;
     this.contexts = c;
     this.deltas = d;
     // Deletes, restores and seed-path writes poke from inside their own statement (the poke commits
@@ -68,7 +79,10 @@ export class ChordStatements {
       `INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint, $5::text) ` +
       `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
       `RETURNING t.epoch, ${poke('t.context_id', 't.version')} AS poked`;
-    this.deleteContext = `DELETE FROM ${c} WHERE context_id = $1::text RETURNING ${poke('context_id', 'NULL::bigint')} AS poked`;
+    // Receipts go with their context.
+    this.deleteContext =
+      `WITH gone_writes AS (DELETE FROM ${w} WHERE context_id = $1::text) ` +
+      `DELETE FROM ${c} WHERE context_id = $1::text RETURNING ${poke('context_id', 'NULL::bigint')} AS poked`;
     this.setDelta =
       `INSERT INTO ${d} AS t (${DELTA_COLUMNS}) VALUES ($1::text, $2::jsonb, $3::bigint, $4::bigint) ` +
       `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at`;
@@ -100,7 +114,10 @@ export class ChordStatements {
       `CASE WHEN NOT ok.usable AND h.version <> $2::bigint THEN (SELECT context FROM ${c} WHERE context_id = $1::text) END AS context ` +
       `FROM h, ok`;
     this.deleteDeltasForContext = `DELETE FROM ${d} WHERE context_id = $1::text`;
-    this.deleteDeltasByTime = `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;
+    // Receipts age with the deltas (the count is of deltas).
+    this.deleteDeltasByTime =
+      `WITH old_writes AS (DELETE FROM ${w} WHERE context_id = $1::text AND inserted_at < $2::bigint) ` +
+      `DELETE FROM ${d} WHERE context_id = $1::text AND inserted_at < $2::bigint`;
     // The cut is the version of the (N+1)-th newest delta, read from the primary-key index
     // backwards; everything at or below it goes. Fewer than N+1 deltas: the cut is NULL, nothing goes.
     this.deleteDeltasExceedingThreshold =
@@ -128,6 +145,43 @@ export class ChordStatements {
       `WHERE t.version = $4::bigint RETURNING t.context_id, t.version, t.inserted_at, t.epoch)` +
       writeTail;
 
+    // Writes applied at most once per (context, client, write id). The context write happens only
+    // if the statement's snapshot holds no receipt at this write id or later; the receipt is then
+    // upserted from the row written, again only over an older one. Every receipt is written under
+    // the context row's lock with its version checked (an unchanged write takes the lock with a
+    // no-op UPDATE), so a retry racing its first try waits for it, then finds the version moved
+    // (or, unchanged, the receipt there) and writes nothing: the caller reads the receipt again.
+    this.getWriteReceipt = `SELECT write_id, version, epoch FROM ${w} WHERE context_id = $1::text AND client_id = $2::text`;
+    const receiptOf = (client: string): string => `(SELECT json_build_array(write_id::text, version::text, epoch)::text FROM ${w} WHERE context_id = $1::text AND client_id = ${client}::text) AS receipt`;
+    const unseen = (client: string, writeId: string): string => `NOT EXISTS (SELECT 1 FROM ${w} WHERE context_id = $1::text AND client_id = ${client}::text AND write_id >= ${writeId}::bigint)`;
+    const receiptUpsert = (client: string, writeId: string): string =>
+      `receipt_row AS (INSERT INTO ${w} AS r (context_id, client_id, write_id, version, epoch, inserted_at) ` +
+      `SELECT context_id, ${client}::text, ${writeId}::bigint, version, epoch, inserted_at FROM ctx_row ` +
+      `ON CONFLICT (context_id, client_id) DO UPDATE SET write_id = EXCLUDED.write_id, version = EXCLUDED.version, epoch = EXCLUDED.epoch, inserted_at = EXCLUDED.inserted_at ` +
+      `WHERE r.write_id < EXCLUDED.write_id RETURNING 1)`;
+    const onceTail = (client: string, writeId: string): string =>
+      `, delta_row AS (INSERT INTO ${d} AS t (${DELTA_COLUMNS}) ` +
+      `SELECT context_id, $3::jsonb, version, inserted_at FROM ctx_row ` +
+      `ON CONFLICT (context_id, version) DO UPDATE SET delta = EXCLUDED.delta, inserted_at = EXCLUDED.inserted_at RETURNING version), ` +
+      receiptUpsert(client, writeId) +
+      ` SELECT (SELECT version FROM delta_row) AS written, (SELECT epoch FROM ctx_row) AS epoch, ` +
+      `(SELECT version FROM ${c} WHERE context_id = $1::text) AS current, ${receiptOf(client)}`;
+    this.writeOnceUpdate =
+      `WITH ctx_row AS (UPDATE ${c} SET context = $2::jsonb, version = $4::bigint + 1, inserted_at = $5::bigint ` +
+      `WHERE context_id = $1::text AND version = $4::bigint AND ${unseen('$6', '$7')} RETURNING context_id, version, inserted_at, epoch)` +
+      onceTail('$6', '$7');
+    this.writeOnceInsert =
+      `WITH ctx_row AS (INSERT INTO ${c} AS t (${CONTEXT_COLUMNS}) SELECT $1::text, $2::jsonb, $4::bigint + 1, $5::bigint, $6::text WHERE ${unseen('$7', '$8')} ` +
+      `ON CONFLICT (context_id) DO UPDATE SET context = EXCLUDED.context, version = EXCLUDED.version, inserted_at = EXCLUDED.inserted_at ` +
+      `WHERE t.version = $4::bigint RETURNING t.context_id, t.version, t.inserted_at, t.epoch)` +
+      onceTail('$7', '$8');
+    this.recordUnchangedWrite =
+      `WITH ctx_row AS (UPDATE ${c} SET version = version WHERE context_id = $1::text AND version = $2::bigint AND ${unseen('$3', '$4')} ` +
+      `RETURNING context_id, version, epoch, $5::bigint AS inserted_at), ` +
+      receiptUpsert('$3', '$4') +
+      ` SELECT (SELECT count(*) FROM receipt_row) AS recorded, (SELECT epoch FROM ctx_row) AS epoch, ` +
+      `(SELECT version FROM ${c} WHERE context_id = $1::text) AS current, ${receiptOf('$3')}`;
+
     // The upsert re-checks its WHERE on the row as locked, so a write that committed meanwhile is
     // seen; the deltas go only if the context was written (both or neither). A writer racing with
     // it waits on the row lock, then finds a version it did not expect.
@@ -147,11 +201,13 @@ export class ChordStatements {
     this.deleteIdleContexts =
       `WITH victim AS (SELECT context_id FROM ${c} WHERE inserted_at < $1::bigint ORDER BY inserted_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED), ` +
       `gone AS (DELETE FROM ${c} t USING victim v WHERE t.context_id = v.context_id RETURNING t.context_id, ${poke('t.context_id', 'NULL::bigint')} AS poked), ` +
-      `gone_deltas AS (DELETE FROM ${d} t USING gone g WHERE t.context_id = g.context_id RETURNING 1) ` +
+      `gone_deltas AS (DELETE FROM ${d} t USING gone g WHERE t.context_id = g.context_id RETURNING 1), ` +
+      `gone_writes AS (DELETE FROM ${w} t USING gone g WHERE t.context_id = g.context_id) ` +
       `SELECT (SELECT count(*) FROM gone) AS contexts, (SELECT count(*) FROM gone_deltas) AS deltas`;
     // ctid = ANY(ARRAY(…)) is a TID scan: the batch is found by the inserted_at index and deleted
     // by physical address, with no second lookup by key.
     this.deleteDeltasOlderThan =
+      `WITH old_writes AS (DELETE FROM ${w} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${w} WHERE inserted_at < $1::bigint LIMIT $2::bigint))) ` +
       `DELETE FROM ${d} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${d} WHERE inserted_at < $1::bigint LIMIT $2::bigint))`;
     // Per context id (each read once from the primary-key index), the cut is the version of its
     // (keep+1)-th newest delta, found by a LATERAL probe of the same index; then at most a batch of

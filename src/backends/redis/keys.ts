@@ -51,7 +51,7 @@ export function tagsBySlot(): readonly string[] {
 
 /** The names of the keys one context's scripts touch, in the order the scripts declare them. */
 export interface ContextKeys {
-  /** The keys: context hash, delta versions, delta JSON, delta times, then the five index keys of its bucket. */
+  /** The keys: context hash, delta versions, delta JSON, delta times, the five index keys of its bucket, then the receipts and their times. */
   readonly keys: string[];
   /** The notice channel of the context's bucket. */
   readonly channel: string;
@@ -65,7 +65,9 @@ export interface ContextKeys {
  *   are never mixed in one structure;
  * - the bucket's indexes: `P:ix{B}:xc` ids with a context and `P:ix{B}:xd` ids with deltas (all
  *   score 0, so ordered by their bytes), `P:ix{B}:xct` ids by context write time, `P:ix{B}:xdn`
- *   ids by number of deltas, `P:ix{B}:xdt` ids by the write time of their oldest delta.
+ *   ids by number of deltas, `P:ix{B}:xdt` ids by the write time of their oldest delta;
+ * - `P:{T}:w` hash client id → `"<writeId> <version> <epoch>"` (the receipt of its last write
+ *   applied), `P:{T}:wt` sorted set of client ids by that write's time.
  * On one Redis there is one bucket (no `{B}`); on a Cluster one per slot, with a tag hashing to it.
  */
 export class KeyLayout {
@@ -109,6 +111,8 @@ export class KeyLayout {
         this.indexKey(bucket, 'xd'),
         this.indexKey(bucket, 'xdn'),
         this.indexKey(bucket, 'xdt'),
+        `${base}w`,
+        `${base}wt`,
       ],
       channel: this.channelOf(bucket),
     };

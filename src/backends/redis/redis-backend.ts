@@ -15,8 +15,12 @@ import type {
   SyncRead,
   SyncReader,
   VersionWriteResult,
+  OnceWriteResult,
+  WriteId,
+  WriteIdRecorder,
+  WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -145,6 +149,8 @@ const SCRIPTS = {
   deleteDeltasByTime: new LuaScript(lua.DELETE_DELTAS_BY_TIME),
   deleteDeltasExceeding: new LuaScript(lua.DELETE_DELTAS_EXCEEDING),
   writeVersion: new LuaScript(lua.WRITE_VERSION),
+  writeVersionOnce: new LuaScript(lua.WRITE_VERSION_ONCE),
+  getWriteReceipt: new LuaScript(lua.GET_WRITE_RECEIPT),
   restoreVersion: new LuaScript(lua.RESTORE_VERSION),
   readForSync: new LuaScript(lua.READ_FOR_SYNC),
   deltasPage: new LuaScript(lua.DELTAS_PAGE),
@@ -172,7 +178,7 @@ const SCAN_CHUNK_MAX = 2_000;
  * await backend.close();
  * ```
  */
-export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, ChangeNotifier {
+export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRestorer, BulkCleanup, SyncReader, ChangeNotifier, WriteIdRecorder {
   readonly #clock: () => number;
   readonly #limits: Required<JsonLimits>;
   readonly #connection: RedisConnection;
@@ -410,6 +416,46 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
     };
   }
 
+  async getWriteReceipt(contextId: string, clientId: string): Promise<WriteReceipt | null> {
+    validateContextId(contextId);
+    validateClientId(clientId);
+    const reply = await this.#eval('getWriteReceipt', contextId, SCRIPTS.getWriteReceipt, [clientId]);
+    return reply === null || reply === undefined ? null : parseReceipt(String(reply));
+  }
+
+  /** {@link writeVersion} (or, with a `null` delta, only a check of the version) and the receipt of `write`, in one script; see `WriteIdRecorder`. */
+  async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
+    validateWriteTarget(contextId, write);
+    const contextText = serializeJsonObject(context, 'context', this.#limits);
+    const deltaText = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
+    validateVersion(expectedVersion, 'expectedVersion');
+    if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
+      throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
+    }
+    const now = readClock(this.#clock);
+    const version = expectedVersion + 1;
+    const [kind, value] = (await this.#eval('writeVersionOnce', contextId, SCRIPTS.writeVersionOnce, [
+      contextText,
+      deltaText ?? '',
+      String(expectedVersion),
+      String(version),
+      String(now),
+      expectedVersion === 0 ? newEpoch() : '',
+      write.clientId,
+      String(write.writeId),
+    ])) as [number, string];
+    if (kind === 2) return { duplicate: true, receipt: parseReceipt(value) };
+    if (kind !== 1) throw new VersionConflictError(contextId, expectedVersion, Number(value));
+    if (deltaText === null) return { duplicate: false, written: null };
+    return {
+      duplicate: false,
+      written: {
+        context: { contextId, context: JSON.parse(contextText) as JsonObject, version, insertedAt: now, epoch: value },
+        delta: { contextId, delta: JSON.parse(deltaText) as Delta, version, insertedAt: now },
+      },
+    };
+  }
+
   /**
    * Stores `context` at `version` and deletes the context's deltas in one script, only if no
    * context is stored at `version` or above and, with `expectedVersion`, the stored version is it
@@ -616,4 +662,8 @@ function toDeltaRecords(contextId: string, reply: unknown): DeltaRecord[] {
   return records;
 }
 
-
+/** A receipt as the scripts store it: `"<writeId> <version> <epoch>"`. */
+function parseReceipt(text: string): WriteReceipt {
+  const [writeId, version, ...epoch] = text.split(' ');
+  return { writeId: Number(writeId), version: Number(version), epoch: epoch.join(' ') };
+}

@@ -2,9 +2,9 @@
 // argument (ARGV), never spliced into its text. Versions travel as canonical decimal strings and
 // are compared as strings or as Lua numbers (doubles, exact up to Number.MAX_SAFE_INTEGER).
 //
-// Per-context scripts declare their nine keys (see KeyLayout): KEYS[1] context hash, [2] delta
-// versions, [3] delta JSON, [4] delta times, [5..9] the bucket's indexes xc, xct, xd, xdn, xdt, all
-// in one slot. ARGV[1] is the id, ARGV[2] the publish command (PUBLISH, or SPUBLISH on a Cluster)
+// Per-context scripts declare their eleven keys (see KeyLayout): KEYS[1] context hash, [2] delta
+// versions, [3] delta JSON, [4] delta times, [5..9] the bucket's indexes xc, xct, xd, xdn, xdt,
+// [10] write receipts, [11] receipt times, all in one slot. ARGV[1] is the id, ARGV[2] the publish command (PUBLISH, or SPUBLISH on a Cluster)
 // and ARGV[3] the notice channel; a notice is `<version> <id>`, or `- <id>` for a deletion.
 //
 // Per-shard scripts (listing and bulk cleanup) walk the buckets a node serves, named in one
@@ -67,6 +67,22 @@ end
 local function notify(version)
   redis.call(ARGV[2], ARGV[3], version .. ' ' .. ARGV[1])
 end
+local function storeVersion(json, deltaJson, version, now, epoch)
+  putContext(json, version, now, epoch)
+  redis.call('HSET', KEYS[3], version, deltaJson)
+  redis.call('ZADD', KEYS[2], version, version)
+  redis.call('ZADD', KEYS[4], now, version)
+  reindexDeltas()
+  notify(version)
+end
+local function pruneReceipts(before)
+  local cs = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', before)
+  for i = 1, #cs, 500 do
+    local j = math.min(i + 499, #cs)
+    redis.call('HDEL', KEYS[10], unpack(cs, i, j))
+    redis.call('ZREM', KEYS[11], unpack(cs, i, j))
+  end
+end
 `;
 
 /** ARGV[4] JSON, [5] version, [6] now, [7] a new epoch (used only if none is stored). Returns the epoch. */
@@ -78,6 +94,7 @@ return epoch`;
 
 /** Returns 1 if a context was removed, else 0. */
 export const DELETE_CONTEXT = `${CONTEXT_LIB}
+redis.call('DEL', KEYS[10], KEYS[11])
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -110,8 +127,9 @@ return redis.call('ZCARD', KEYS[2])`;
 export const DELETE_DELTAS_FOR_CONTEXT = `${CONTEXT_LIB}
 return dropDeltas()`;
 
-/** ARGV[4] the time; deltas written strictly before it go. Returns how many. */
+/** ARGV[4] the time; deltas (and write receipts) written strictly before it go. Returns how many deltas. */
 export const DELETE_DELTAS_BY_TIME = `${CONTEXT_LIB}
+pruneReceipts('(' .. ARGV[4])
 local vs = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[4])
 if #vs == 0 then return 0 end
 removeVersions(vs)
@@ -138,12 +156,34 @@ local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
 local stored = cur[1] or '0'
 if stored ~= ARGV[6] then return {0, stored} end
 local epoch = cur[2] or ARGV[9]
-putContext(ARGV[4], ARGV[7], ARGV[8], epoch)
-redis.call('HSET', KEYS[3], ARGV[7], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[7], ARGV[7])
-redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
-reindexDeltas()
-notify(ARGV[7])
+storeVersion(ARGV[4], ARGV[5], ARGV[7], ARGV[8], epoch)
+return {1, epoch}`;
+
+/** ARGV[4] client id. Returns its receipt `"<writeId> <version> <epoch>"`, or nil. */
+export const GET_WRITE_RECEIPT = `${CONTEXT_LIB}
+return redis.call('HGET', KEYS[10], ARGV[4])`;
+
+/**
+ * WRITE_VERSION at most once per write id: ARGV[4..9] as there ([5] '' when the write changed
+ * nothing: then only the stored version is checked), [10] client id, [11] write id. A receipt at
+ * [11] or later: {2, receipt}, nothing written. Else as WRITE_VERSION, and the receipt of what it
+ * produced is stored with it: {1, epoch} or {0, stored version}.
+ */
+export const WRITE_VERSION_ONCE = `${CONTEXT_LIB}
+local last = redis.call('HGET', KEYS[10], ARGV[10])
+if last and tonumber(string.match(last, '^(%d+) ')) >= tonumber(ARGV[11]) then return {2, last} end
+local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
+local stored = cur[1] or '0'
+if stored ~= ARGV[6] then return {0, stored} end
+local epoch, version = cur[2], stored
+if ARGV[5] == '' then
+  if not cur[1] then return {0, '0'} end
+else
+  epoch, version = cur[2] or ARGV[9], ARGV[7]
+  storeVersion(ARGV[4], ARGV[5], version, ARGV[8], epoch)
+end
+redis.call('HSET', KEYS[10], ARGV[10], ARGV[11] .. ' ' .. version .. ' ' .. epoch)
+redis.call('ZADD', KEYS[11], ARGV[8], ARGV[10])
 return {1, epoch}`;
 
 /**
@@ -435,7 +475,7 @@ for _, key in ipairs(indexKeys(ARGV[6], 'xct')) do
   local ids = redis.call('ZRANGEBYSCORE', key, '-inf', before, 'LIMIT', 0, budget - contexts)
   for _, id in ipairs(ids) do
     local b = base(id)
-    redis.call('DEL', b .. 'c')
+    redis.call('DEL', b .. 'c', b .. 'w', b .. 'wt')
     redis.call('ZREM', ix(bucket, 'xc'), id)
     redis.call('ZREM', ix(bucket, 'xct'), id)
     local n = redis.call('ZCARD', b .. 'dv')
@@ -462,6 +502,12 @@ for _, key in ipairs(indexKeys(ARGV[5], 'xdt')) do
   local ids = redis.call('ZRANGEBYSCORE', key, '-inf', before, 'LIMIT', 0, budget - removed)
   for _, id in ipairs(ids) do
     local b = base(id)
+    -- Write receipts age with the deltas (not counted): those of each context visited go too.
+    local cs = redis.call('ZRANGEBYSCORE', b .. 'wt', '-inf', before, 'LIMIT', 0, 500)
+    if #cs > 0 then
+      redis.call('HDEL', b .. 'w', unpack(cs))
+      redis.call('ZREM', b .. 'wt', unpack(cs))
+    end
     local vs = redis.call('ZRANGEBYSCORE', b .. 'dt', '-inf', before, 'LIMIT', 0, budget - removed)
     removeVersions(b, vs)
     reindexDeltas(bucket, id, b)
