@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { ValidationError } from './errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from './types.js';
-import { describe, validateContextId } from './validation.js';
+import { type JsonLimits, deltaLimits, describe, serializeJsonObject, validateContextId, validateVersion } from './validation.js';
 import { MAX_CLIENT_ID_LENGTH, MAX_WRITE_ID } from './wire/writes.js';
 
 /** Filters and paging for the list methods. Every field is optional; filters combine with AND. */
@@ -176,10 +176,27 @@ export function validateClientId(value: unknown, argument = 'clientId'): asserts
   }
 }
 
-/** The checks every {@link WriteIdRecorder.writeVersionOnce} makes of its ids first. */
-export function validateWriteTarget(contextId: unknown, write: unknown): void {
+/**
+ * The checks every {@link WriteIdRecorder.writeVersionOnce} makes of its arguments, in order, and
+ * the JSON texts of the context and the delta (`null` for none) within `limits`.
+ */
+export function serializeOnceWrite(
+  contextId: unknown,
+  context: unknown,
+  delta: unknown,
+  expectedVersion: unknown,
+  write: unknown,
+  limits: Required<JsonLimits>,
+): { contextText: string; deltaText: string | null } {
   validateContextId(contextId);
   validateWriteId(write);
+  const contextText = serializeJsonObject(context, 'context', limits);
+  const deltaText = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(limits));
+  validateVersion(expectedVersion, 'expectedVersion');
+  if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
+    throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
+  }
+  return { contextText, deltaText };
 }
 
 /** True when `backend` applies writes at most once per write id. */

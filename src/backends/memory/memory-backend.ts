@@ -18,7 +18,7 @@ import type {
   WriteIdRecorder,
   WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, serializeOnceWrite, validateClientId } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -355,13 +355,7 @@ export class MemoryBackend implements ChordBackend, AtomicVersionWriter, AtomicR
   }
 
   async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
-    validateWriteTarget(contextId, write);
-    const contextJson = serializeJsonObject(context, 'context', this.#limits);
-    const deltaJson = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
-    validateVersion(expectedVersion, 'expectedVersion');
-    if (expectedVersion === Number.MAX_SAFE_INTEGER) {
-      throw new ValidationError('expectedVersion', `the next version would exceed ${Number.MAX_SAFE_INTEGER}`);
-    }
+    const { contextText: contextJson, deltaText: deltaJson } = serializeOnceWrite(contextId, context, delta, expectedVersion, write, this.#limits);
     // No await from here to the end, so no other call can interleave.
     const receipts = this.#receipts.get(contextId);
     const last = receipts?.get(write.clientId);

@@ -19,7 +19,7 @@ import type {
   WriteIdRecorder,
   WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, serializeOnceWrite, validateClientId } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -489,13 +489,7 @@ export class PrismaBackend implements ChordBackend, AtomicVersionWriter, AtomicR
    * `WriteIdRecorder`.
    */
   async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
-    validateWriteTarget(contextId, write);
-    const contextText = serializeJsonObject(context, 'context', this.#limits);
-    const deltaText = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
-    validateVersion(expectedVersion, 'expectedVersion');
-    if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
-      throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
-    }
+    const { contextText, deltaText } = serializeOnceWrite(contextId, context, delta, expectedVersion, write, this.#limits);
     const now = readClock(this.#clock);
     type OnceRow = { written?: unknown; recorded?: unknown; current: unknown; epoch: unknown; receipt: unknown };
     let sql: string;

@@ -20,7 +20,7 @@ import type {
   WriteIdRecorder,
   WriteReceipt,
 } from '../../backend.js';
-import { SYNC_DELTA_BYTES_FLOOR, newEpoch, validateClientId, validateWriteTarget } from '../../backend.js';
+import { SYNC_DELTA_BYTES_FLOOR, newEpoch, serializeOnceWrite, validateClientId } from '../../backend.js';
 import { ValidationError, VersionConflictError } from '../../errors.js';
 import type { ContextRecord, Delta, DeltaRecord, JsonObject } from '../../types.js';
 import {
@@ -425,13 +425,7 @@ export class RedisBackend implements ChordBackend, AtomicVersionWriter, AtomicRe
 
   /** {@link writeVersion} (or, with a `null` delta, only a check of the version) and the receipt of `write`, in one script; see `WriteIdRecorder`. */
   async writeVersionOnce(contextId: string, context: JsonObject, delta: Delta | null, expectedVersion: number, write: WriteId): Promise<OnceWriteResult> {
-    validateWriteTarget(contextId, write);
-    const contextText = serializeJsonObject(context, 'context', this.#limits);
-    const deltaText = delta === null ? null : serializeJsonObject(delta, 'delta', deltaLimits(this.#limits));
-    validateVersion(expectedVersion, 'expectedVersion');
-    if (expectedVersion >= Number.MAX_SAFE_INTEGER) {
-      throw new ValidationError('expectedVersion', `must be below ${Number.MAX_SAFE_INTEGER} so the next version is exact`);
-    }
+    const { contextText, deltaText } = serializeOnceWrite(contextId, context, delta, expectedVersion, write, this.#limits);
     const now = readClock(this.#clock);
     const version = expectedVersion + 1;
     const [kind, value] = (await this.#eval('writeVersionOnce', contextId, SCRIPTS.writeVersionOnce, [
