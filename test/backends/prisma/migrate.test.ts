@@ -101,7 +101,7 @@ for (const kind of kinds) {
         const tables = await db.query<{ table_name: string }>(
           `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`,
         );
-        expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+        expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
 
         // Prisma's own table, column for column.
         const columns = await db.query(

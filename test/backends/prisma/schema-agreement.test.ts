@@ -80,9 +80,10 @@ async function withMigratedSchema(target: PrismaTarget, fn: (schema: string) => 
   }
 }
 
-test('the parser reads both models of schema.prisma', () => {
-  expect(declared.map((t) => t.name)).toEqual(['chord_contexts', 'chord_deltas']);
+test('the parser reads every model of schema.prisma', () => {
+  expect(declared.map((t) => t.name)).toEqual(['chord_contexts', 'chord_deltas', 'chord_writes']);
   expect(declared[1]?.primaryKey.columns).toEqual(['context_id', 'version']);
+  expect(declared[2]?.primaryKey.columns).toEqual(['context_id', 'client_id']);
 });
 
 for (const target of targets) {
