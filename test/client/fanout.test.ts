@@ -12,6 +12,7 @@ import { unset } from '../../src/delta/index.js';
 import { Chord, type ContextChanges } from '../../src/engine/chord.js';
 import { createSyncHandler } from '../../src/http/index.js';
 import type { JsonObject } from '../../src/types.js';
+import { seededRandom as random } from '../support/random.js';
 import { DATABASE_TEST_TIMEOUT_MS, liveTargets, startServer, type TestServer, waitFor } from '../http/support.js';
 import { forTarget } from '../support/named.js';
 
@@ -19,18 +20,6 @@ const CLIENTS = 200;
 const WRITES = 100;
 const RESTART_AT = 50;
 const CONTEXT_ID = 'board:fan-out';
-
-/** mulberry32: a small seeded generator, so a failure can be replayed from the printed seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomContext(next: () => number): JsonObject {
   const notes: JsonObject = {};
