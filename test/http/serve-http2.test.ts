@@ -68,7 +68,9 @@ describe.skipIf(NO_OPENSSL !== undefined)(`chord-sync serve over TLS${NO_OPENSSL
     await waitFor(() => events.length >= 1, 15_000, 'the board on the stream');
     expect(JSON.parse(events[0]!.data)).toMatchObject({ kind: 'full', context: { context: { notes: {} } } });
 
-    const write = await h2Request(client, { ':method': 'POST', ':path': '/api/notes', 'content-type': 'application/json' }, JSON.stringify(NOTE));
+    // A write on the sync route, as the page's client sends it.
+    const body = { kind: 'update', merge: { notes: { [NOTE.id]: NOTE.note } }, unset: [], clientId: 'http2-test', writeId: 1 };
+    const write = await h2Request(client, { ':method': 'POST', ':path': BOARD_PATH, 'content-type': 'application/json' }, JSON.stringify(body));
     expect(write.status).toBe(200);
     await waitFor(() => events.length >= 2, 15_000, 'the write on the stream');
     expect(JSON.parse(events[1]!.data)).toMatchObject({ kind: 'delta', version: 2 });

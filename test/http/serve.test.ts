@@ -18,27 +18,32 @@ describe('chord-sync serve', () => {
       expect(page.status).toBe(200);
       expect(page.headers.get('content-type')).toMatch(/^text\/html/);
       const html = await page.text();
-      expect(html).toContain("import { ChordClient } from '/lib/client/index.js'");
+      expect(html).toContain("import { ChordClient, unset } from '/lib/client/index.js'");
       expect(html).toContain(JSON.stringify(DEMO_BOARD_ID));
 
-      const write = await fetch(`${url}/api/notes`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: 'n1', note: { text: 'hi', x: 10, y: 20, color: '#fff8c5' } }),
-      });
+      // The page writes through the sync route (what its ChordClient sends); authorizeWrite takes only note writes.
+      const board = `${url}/contexts/${encodeURIComponent(DEMO_BOARD_ID)}`;
+      const post = (body: unknown): Promise<Response> =>
+        fetch(board, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      const writer = { clientId: 'serve-test' };
+      const write = await post({ kind: 'update', merge: { notes: { n1: { text: 'hi', x: 10, y: 20, color: '#fff8c5' } } }, unset: [], ...writer, writeId: 1 });
       expect(write.status).toBe(200);
-      const board = (await (await fetch(`${url}/contexts/${encodeURIComponent(DEMO_BOARD_ID)}`)).json()) as { context: { context: unknown } };
-      expect(board.context.context).toEqual({ title: 'Live board', notes: { n1: { text: 'hi', x: 10, y: 20, color: '#fff8c5' } } });
+      const read = async (): Promise<unknown> => ((await (await fetch(board)).json()) as { context: { context: unknown } }).context.context;
+      expect(await read()).toEqual({ title: 'Live board', notes: { n1: { text: 'hi', x: 10, y: 20, color: '#fff8c5' } } });
 
-      const remove = await fetch(`${url}/api/notes`, { method: 'POST', body: JSON.stringify({ id: 'n1', note: null }) });
+      const remove = await post({ kind: 'update', merge: {}, unset: [['notes', 'n1']], ...writer, writeId: 2 });
       expect(remove.status).toBe(200);
-      const after = (await (await fetch(`${url}/contexts/${encodeURIComponent(DEMO_BOARD_ID)}`)).json()) as { context: { context: unknown } };
-      expect(after.context.context).toEqual({ title: 'Live board', notes: {} });
+      expect(await read()).toEqual({ title: 'Live board', notes: {} });
 
-      for (const bad of [{ id: 'N/1', note: null }, { id: 'n2', note: { text: 'x', x: 0, y: 0, color: 'red; background:url(x)' } }, 'not json']) {
-        const refused = await fetch(`${url}/api/notes`, { method: 'POST', body: typeof bad === 'string' ? bad : JSON.stringify(bad) });
-        expect(refused.status).toBe(400);
-      }
+      const refusedNotes = [
+        { kind: 'update', merge: { notes: { 'N/1': { text: 'x', x: 0, y: 0, color: '#fff8c5' } } }, unset: [] },
+        { kind: 'update', merge: { notes: { n2: { text: 'x', x: 0, y: 0, color: 'red; background:url(x)' } } }, unset: [] },
+        { kind: 'update', merge: { title: 'renamed' }, unset: [] },
+        { kind: 'set', context: {} },
+      ];
+      for (const [i, bad] of refusedNotes.entries()) expect((await post({ ...bad, ...writer, writeId: 3 + i })).status).toBe(403);
+      expect((await post('not json')).status).toBe(400);
+      expect(await read()).toEqual({ title: 'Live board', notes: {} });
       // Only the client's own modules are served, never other files of the package.
       expect((await fetch(`${url}/lib/engine/chord.js`)).status).toBe(404);
       expect((await fetch(`${url}/lib/../package.json`)).status).toBe(404);

@@ -1,7 +1,8 @@
 /**
  * The page `chord-sync serve` shows: a sticky-note board that every open window shares live. It
  * loads `ChordClient` from the package's own built client (served under `/lib/`), renders each
- * state the client holds, and writes through the demo's small POST route.
+ * state the client shows, and writes through the client (`update`): a note shows at once, before
+ * the server has answered, and goes again if the server refuses it.
  */
 export function demoPage(contextId: string): string {
   return `<!doctype html>
@@ -39,7 +40,7 @@ export function demoPage(contextId: string): string {
 </header>
 <main id="board"><div id="empty">No notes yet: add one, then open this page in a second window.</div></main>
 <script type="module">
-  import { ChordClient } from '/lib/client/index.js';
+  import { ChordClient, unset } from '/lib/client/index.js';
 
   const CONTEXT_ID = ${JSON.stringify(contextId)};
   const COLORS = ['#fff8c5', '#ddf4ff', '#ffebe9', '#dafbe1', '#fbefff'];
@@ -53,13 +54,11 @@ export function demoPage(contextId: string): string {
   });
   window.chordClient = client;
 
-  async function writeNote(id, note) {
-    const response = await fetch('/api/notes', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id, note }),
-    });
-    if (!response.ok) console.warn('write refused', response.status, await response.text());
+  // Shown at once (client.state); the promise settles once the server confirmed or refused it.
+  function writeNote(id, note) {
+    client.update({ notes: { [id]: note === null ? unset : note } })
+      .catch((error) => console.warn('write refused', error.status, error.serverCode, error.message))
+      .finally(() => render(client.state));
   }
 
   function render(state) {
@@ -69,7 +68,8 @@ export function demoPage(contextId: string): string {
       return;
     }
     status.className = 'live';
-    status.textContent = 'live · version ' + state.version + ' · epoch ' + String(state.epoch ?? '').slice(0, 8);
+    status.textContent = 'live · version ' + state.version + ' · epoch ' + String(state.epoch ?? '').slice(0, 8) +
+      (client.pending > 0 ? ' · ' + client.pending + ' pending' : '');
     const notes = state.context.notes ?? {};
     document.getElementById('empty').hidden = Object.keys(notes).length > 0;
     for (const element of [...board.querySelectorAll('.note')]) {
@@ -111,7 +111,7 @@ export function demoPage(contextId: string): string {
     const drop = () => {
       element.removeEventListener('pointermove', move);
       const current = client.state?.context.notes?.[id];
-      if (current !== undefined) writeNote(id, { ...current, x: element.offsetLeft, y: element.offsetTop });
+      if (current !== undefined) writeNote(id, { ...current, x: Math.round(element.offsetLeft), y: Math.round(element.offsetTop) });
     };
     element.addEventListener('pointermove', move);
     element.addEventListener('pointerup', drop, { once: true });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import type { ChordBackend } from '../../backend.js';
 import { MemoryBackend } from '../../backends/memory/memory-backend.js';
 import { unset } from '../../delta/index.js';
 import { Chord } from '../../engine/index.js';
-import { ChordError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { createSyncHandler, toNodeHandler } from '../../http/index.js';
 import { type CliCommand, type CliIo, exitCodeOf, redactUrl } from '../command.js';
 import { loadPostgres } from '../load-backend.js';
@@ -29,7 +29,8 @@ const PACKAGE_LIB_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LIB_FILE = /^\/lib\/((?:client|delta|wire)\/[a-z0-9-]+|errors|validation|types)\.js$/;
 const NOTE_ID = /^[a-z0-9]{1,32}$/;
 const NOTE_COLOR = /^#[0-9a-f]{6}$/;
-const MAX_BODY_BYTES = 4096;
+/** A note write is small: a body past this is refused (413) unread. */
+const MAX_WRITE_BYTES = 4096;
 const MAX_NOTES = 200;
 
 /** What {@link startDemoServer} takes. */
@@ -62,17 +63,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, 'application/json; charset=utf-8', JSON.stringify({ error: { code, message } }));
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ValidationError('body', `must be at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 interface Note {
   text: string;
   x: number;
@@ -81,39 +71,54 @@ interface Note {
   by?: string;
 }
 
-/** Checks a note write `{ id, note }` (`note: null` removes it); the page is not trusted. */
-function parseNoteWrite(text: string): { id: string; note: Note | null } {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ValidationError('body', 'must be JSON');
-  }
-  const { id, note } = (body ?? {}) as { id?: unknown; note?: unknown };
-  if (typeof id !== 'string' || !NOTE_ID.test(id)) throw new ValidationError('id', 'must be 1 to 32 lowercase letters or digits');
-  if (note === null) return { id, note: null };
-  const n = (note ?? {}) as Record<string, unknown>;
-  if (typeof n.text !== 'string' || n.text.length > 200) throw new ValidationError('note.text', 'must be a string of at most 200 characters');
+const NOTE_FIELDS = new Set(['text', 'x', 'y', 'color', 'by']);
+
+/** Whether `value` is a note the board accepts; the page is not trusted. */
+function isNote(value: unknown): value is Note {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const n = value as Record<string, unknown>;
+  if (!Object.keys(n).every((key) => NOTE_FIELDS.has(key))) return false;
+  if (typeof n.text !== 'string' || n.text.length > 200) return false;
   for (const axis of ['x', 'y'] as const) {
-    if (typeof n[axis] !== 'number' || !Number.isFinite(n[axis]) || Math.abs(n[axis]) > 100_000) throw new ValidationError(`note.${axis}`, 'must be a number');
+    if (!Number.isSafeInteger(n[axis]) || Math.abs(n[axis] as number) > 100_000) return false;
   }
-  if (typeof n.color !== 'string' || !NOTE_COLOR.test(n.color)) throw new ValidationError('note.color', 'must be a colour like #fff8c5');
-  if (n.by !== undefined && (typeof n.by !== 'string' || n.by.length > 40)) throw new ValidationError('note.by', 'must be a string of at most 40 characters');
-  const clean: Note = { text: n.text, x: Math.round(n.x as number), y: Math.round(n.y as number), color: n.color };
-  if (n.by !== undefined) clean.by = n.by as string;
-  return { id, note: clean };
+  if (typeof n.color !== 'string' || !NOTE_COLOR.test(n.color)) return false;
+  return n.by === undefined || (typeof n.by === 'string' && n.by.length <= 40);
 }
 
 /**
- * Serves the live demo: the page at `/`, the built client under `/lib/`, the sync route under
- * `/contexts/` (SSE and JSON, from `chord-sync/http`) and `POST /api/notes` for the page's writes.
- * Makes the shared board context if it does not exist.
+ * The demo's write rule, as `authorizeWrite` of the sync route: only updates of the board that
+ * add, change or remove (`unset`) one note, each a valid note, and at most {@link MAX_NOTES}
+ * notes. Anything else is refused (403) and nothing is written.
+ */
+export function authorizeNoteWrite(chord: Chord): (request: Request, contextId: string, write: { readonly kind: string; readonly changes?: unknown }) => Promise<boolean> {
+  return async (_request, contextId, write) => {
+    if (contextId !== DEMO_BOARD_ID || write.kind !== 'update') return false;
+    const changes = write.changes as Record<string, unknown>;
+    if (Object.keys(changes).length !== 1 || changes.notes === null || typeof changes.notes !== 'object') return false;
+    const entries = Object.entries(changes.notes as Record<string, unknown>);
+    if (entries.length !== 1) return false;
+    const [id, note] = entries[0]!;
+    if (!NOTE_ID.test(id)) return false;
+    if (note === unset) return true;
+    if (!isNote(note)) return false;
+    const board = await chord.getContext(DEMO_BOARD_ID);
+    const notes = (board?.context.notes ?? {}) as Record<string, unknown>;
+    return Object.hasOwn(notes, id) || Object.keys(notes).length < MAX_NOTES;
+  };
+}
+
+/**
+ * Serves the live demo: the page at `/`, the built client under `/lib/`, and the sync route under
+ * `/contexts/` (SSE and JSON reads, and the page's writes as `POST`, from `chord-sync/http`, with
+ * {@link authorizeNoteWrite} deciding which writes are allowed). Makes the shared board context if
+ * it does not exist.
  */
 export async function startDemoServer(config: DemoServerConfig): Promise<DemoServer> {
   const { chord } = config;
   const libRoot = config.libRoot ?? PACKAGE_LIB_ROOT;
   if ((await chord.getContext(DEMO_BOARD_ID)) === null) await chord.setContext(DEMO_BOARD_ID, { title: 'Live board', notes: {} });
-  const sync = toNodeHandler(createSyncHandler(chord, { basePath: '/contexts' }));
+  const sync = toNodeHandler(createSyncHandler(chord, { basePath: '/contexts', authorizeWrite: authorizeNoteWrite(chord), maxWriteBytes: MAX_WRITE_BYTES }));
   const page = demoPage(DEMO_BOARD_ID);
 
   const transport = config.transport ?? { kind: 'http1' };
@@ -132,20 +137,8 @@ export async function startDemoServer(config: DemoServerConfig): Promise<DemoSer
           if (!existsSync(file)) return sendError(res, 404, 'not_found', `${path} is not built: run npm run build`);
           return send(res, 200, 'text/javascript; charset=utf-8', await readFile(file));
         }
-        if (req.method === 'POST' && path === '/api/notes') {
-          const { id, note } = parseNoteWrite(await readBody(req));
-          const board = await chord.getContext(DEMO_BOARD_ID);
-          const notes = (board?.context.notes ?? {}) as Record<string, unknown>;
-          if (note !== null && !(id in notes) && Object.keys(notes).length >= MAX_NOTES) {
-            throw new ValidationError('note', `the board holds at most ${MAX_NOTES} notes`);
-          }
-          const { context } = await chord.updateContext(DEMO_BOARD_ID, { notes: { [id]: note === null ? unset : { ...note } } });
-          return send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ version: context.version }));
-        }
         sendError(res, 404, 'not_found', `nothing at ${req.method} ${path}`);
-      } catch (error) {
-        if (error instanceof ValidationError) return sendError(res, 400, error.code, error.message);
-        if (error instanceof ChordError) return sendError(res, error.code === 'not_found' ? 404 : 503, error.code, error.message);
+      } catch {
         sendError(res, 500, 'internal', 'internal error');
       }
     })();
@@ -252,8 +245,8 @@ export const serveCommand: CliCommand = {
                         [--tls-cert <cert.pem> --tls-key <key.pem>] [--http2]
 
 Serves a page where every open window shares one live context (a sticky-note board) through
-chord-sync/client, the SSE route of chord-sync/http at /contexts/, and a small POST route for
-the page's writes. Keeps the board in memory, or on PostgreSQL (migrated first) when --url or
+chord-sync/client and the sync route of chord-sync/http at /contexts/: SSE for reads, POST for
+the page's writes (shown at once, confirmed by the server). Keeps the board in memory, or on PostgreSQL (migrated first) when --url or
 DATABASE_URL is given. Listens on ${DEFAULT_SERVE_HOST}:${DEFAULT_SERVE_PORT} by default (--port 0: any free port)
 and runs until Ctrl-C.
 
