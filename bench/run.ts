@@ -10,6 +10,7 @@
  *   --redis              only RedisBackend vs the same commands by hand, and the engine on Redis beside PostgreSQL
  *   --notify             only what change notices cost 16 concurrent writers (NOTIFY forms side by side)
  *   --fanout             only the fan-out: 1,000 SSE clients on one context written 10×/s, vs a whole-context broadcaster
+ *   --writes             only client writes: a client's update() → every other client applied it, at 100 and 1,000 clients (in child processes), beside the read-only fan-out
  *   --hot-context        only 500 concurrent updates of one context: before (no per-context queue) and after
  *   --sync-fanout        only sync at fan-out scale: 1,000 and 10,000 clients syncing one 69 KiB context written 10×/s, vs lean references; and the no-change sync
  *   --connections        only many contexts per client: 1,000 clients × 10 contexts, one ChordConnection stream per client vs a ChordClient
@@ -33,6 +34,7 @@ import { DEFAULT_MEMORY_SCALE_SIZES, runMemoryStalls, runMemoryWrites } from './
 import { runCleanup, runScale } from './sections/scale.js';
 import { runDeltas } from './sections/deltas.js';
 import { DEFAULT_FANOUT, runFanout } from './sections/fanout.js';
+import { DEFAULT_WRITES_BENCH, runWritesBench } from './sections/writes.js';
 import { DEFAULT_NOTIFY, runNotify } from './sections/notify.js';
 import { DEFAULT_SYNC_FANOUT, runSyncFanout } from './sections/sync-fanout.js';
 import { runHotContext } from './sections/hot-context.js';
@@ -46,6 +48,7 @@ interface Flags {
   deltas: boolean;
   memoryScale: boolean;
   fanout: boolean;
+  writes: boolean;
   syncFanout: boolean;
   hotContext: boolean;
   connections: boolean;
@@ -60,13 +63,14 @@ interface Flags {
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, syncFanout: true, hotContext: true, connections: true, connectionClients: DEFAULT_CONNECTIONS.clients, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
+  const flags: Flags = { ratios: true, scale: true, deltas: true, memoryScale: true, fanout: true, writes: true, syncFanout: true, hotContext: true, connections: true, connectionClients: DEFAULT_CONNECTIONS.clients, notify: true, redis: true, rounds: 21, iterations: 100, prismaClient: true, largeContexts: 10_000, only: undefined };
   let onlyRatios = false;
   let onlyScale = false;
   let onlyDeltas = false;
   let onlyMemoryScale = false;
   let onlyRedis = false;
   let onlyFanout = false;
+  let onlyWrites = false;
   let onlyNotify = false;
   let onlySyncFanout = false;
   let onlyHotContext = false;
@@ -84,6 +88,7 @@ function parseFlags(argv: readonly string[]): Flags {
       case '--deltas': onlyDeltas = true; break;
       case '--memory-scale': onlyMemoryScale = true; break;
       case '--fanout': onlyFanout = true; break;
+      case '--writes': onlyWrites = true; break;
       case '--notify': onlyNotify = true; break;
       case '--sync-fanout': onlySyncFanout = true; break;
       case '--hot-context': onlyHotContext = true; break;
@@ -98,7 +103,7 @@ function parseFlags(argv: readonly string[]): Flags {
       default: throw new Error(`unknown flag ${arg} (see bench/run.ts for the list)`);
     }
   }
-  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyRedis || onlyNotify || onlySyncFanout || onlyHotContext || onlyConnections) {
+  if (onlyRatios || onlyScale || onlyMemoryScale || onlyDeltas || onlyFanout || onlyWrites || onlyRedis || onlyNotify || onlySyncFanout || onlyHotContext || onlyConnections) {
     flags.syncFanout = onlySyncFanout;
     flags.connections = onlyConnections;
     flags.hotContext = onlyHotContext;
@@ -109,6 +114,7 @@ function parseFlags(argv: readonly string[]): Flags {
     flags.memoryScale = onlyMemoryScale;
     flags.deltas = onlyDeltas;
     flags.fanout = onlyFanout;
+    flags.writes = onlyWrites;
   }
   return flags;
 }
@@ -219,6 +225,12 @@ async function main(): Promise<void> {
       const f = DEFAULT_FANOUT;
       out(`## Fan-out: ${f.clients} SSE clients on one context, ${f.rate} writes/s, ${f.writes} writes × ${f.rounds} rounds, median\n`);
       out(await runFanout(f, log));
+      out('');
+    }
+    if (flags.writes) {
+      const w = DEFAULT_WRITES_BENCH;
+      out(`## Client writes: a client's update() → every other client applied it, beside the server's own write; clients in ${w.processes} child processes, ${w.rate} writes/s, ${w.writes} writes × ${w.rounds} rounds, median\n`);
+      out(await runWritesBench(w, log));
       out('');
     }
     if (flags.syncFanout) {
