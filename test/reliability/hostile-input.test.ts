@@ -226,7 +226,7 @@ for (const target of targets) {
             `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
             [schema],
           );
-          expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+          expect(tables.map((t) => t.table_name)).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
           const [row] = await inspector.query<{ n: unknown }>(`SELECT count(*) AS n FROM "${schema}".chord_contexts`);
           expect(Number(row?.n)).toBe(ids.length);
         }

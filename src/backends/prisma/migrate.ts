@@ -15,7 +15,7 @@ import { DEFAULT_SCHEMA, resolveSchema, splitSchemaParam, validateSchemaName } f
 /** Where chord-sync's tables were before they had a schema of their own. */
 const LEGACY_SCHEMA = 'public';
 /** chord-sync's tables, in the order they are moved out of {@link LEGACY_SCHEMA}. */
-const CHORD_TABLES = ['chord_contexts', 'chord_deltas'] as const;
+const CHORD_TABLES = ['chord_contexts', 'chord_deltas', 'chord_writes'] as const;
 
 export { PRISMA_MIGRATE_LOCK_KEY };
 /** Default longest wait for another process's migration lock: 5 minutes. */
@@ -356,7 +356,7 @@ function unrecordedTables(schema: string, migrations: readonly MigrationFile[]):
     first,
     `chord-sync's tables exist in schema ${schema} but no migration record says which of chord-sync's migrations made them, ` +
       `so none can be applied safely; nothing was changed. If they hold nothing you need, drop them ` +
-      `(DROP TABLE ${quoteIdent(schema)}.chord_deltas, ${quoteIdent(schema)}.chord_contexts) and run migrate again. ` +
+      `(DROP TABLE IF EXISTS ${[...CHORD_TABLES].reverse().map((table) => `${quoteIdent(schema)}.${table}`).join(', ')}) and run migrate again. ` +
       `Otherwise record the migrations they already have (at least ${first}) with \`npx prisma migrate resolve --applied <name>\` ` +
       `on the URL with ?schema=${schema} (README: provisioning), then run migrate again.`,
   );
@@ -383,13 +383,13 @@ async function moveFromPublic(
     await db.query(
       `SELECT to_regclass(format('%I.%I', $1::text, 'chord_contexts')) IS NOT NULL AS in_schema,
               to_regclass(format('%I.%I', $2::text, 'chord_contexts')) IS NOT NULL AS in_public,
-              to_regclass(format('%I.%I', $2::text, 'chord_deltas')) IS NOT NULL AS deltas_in_public,
               to_regclass(format('%I.%I', $2::text, '_prisma_migrations')) IS NOT NULL AS history_in_public`,
       [schema, LEGACY_SCHEMA],
     )
   ).rows;
   if (found?.in_schema === true || found?.in_public !== true) return;
-  const tables = CHORD_TABLES.filter((table) => table === 'chord_contexts' || found.deltas_in_public === true);
+  // Every one of chord-sync's tables that public holds moves (an install from before a table existed has fewer).
+  const tables = await chordTablesIn(db, LEGACY_SCHEMA);
   const names = migrations.map((m) => m.name);
   const inHistory =
     found.history_in_public === true

@@ -153,7 +153,7 @@ describe.skipIf(server === undefined)(`prisma migrate on chord-sync's migrations
       rmSync(app, { recursive: true, force: true });
     }
     expect(await recorded(db)).toEqual(SHIPPED);
-    expect(await tablesIn(db, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+    expect(await tablesIn(db, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
     expect(await tablesIn(db, 'public')).toEqual([]);
     const status = await prisma(['migrate', 'status'], { url: withSchema(db, 'chord') });
     expect(status.out).toContain(`${SHIPPED.length} migration${SHIPPED.length === 1 ? '' : 's'} found in prisma/migrations`);
@@ -253,7 +253,7 @@ describe.skipIf(server === undefined)(`prisma migrate on chord-sync's migrations
       expect(sql).toContain('CREATE TABLE "Order"');
       expect(sql).not.toMatch(/chord_/);
       expect(await tablesIn(db, 'public')).toEqual(['Order', '_prisma_migrations']);
-      expect(await tablesIn(db, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
     });
 
     test('a change to the app model: the next migrate dev finds no drift and adds just that change', async () => {

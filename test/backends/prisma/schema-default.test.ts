@@ -60,7 +60,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
       expect(DEFAULT_SCHEMA).toBe('chord');
       const result = await migrate({ connectionString: db.url });
       expect(result).toEqual({ applied: chordMigrations, alreadyApplied: 0 });
-      expect(await tablesIn(db.url, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
       expect(await tablesIn(db.url, 'public')).toEqual([]);
       expect(await recordedIn(db.url, 'chord')).toEqual(chordMigrations);
     } finally {
@@ -73,7 +73,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
     try {
       const io = recordingIo({ DATABASE_URL: db.url });
       expect(await main(['migrate'], io), io.stderr).toBe(0);
-      expect(await tablesIn(db.url, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'chord')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
 
       const own = new PrismaBackend({ connectionString: db.url, poolSize: 1 });
       await own.setContext('via-connection-string', { n: 1 }, 1);
@@ -105,7 +105,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
       const url = new URL(db.url);
       url.searchParams.set('schema', 'from_url');
       await migrate({ connectionString: url.toString() });
-      expect(await tablesIn(db.url, 'from_url')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'from_url')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
       expect(await tablesIn(db.url, 'chord')).toEqual([]);
       const backend = new PrismaBackend({ connectionString: url.toString(), poolSize: 1 });
       await backend.setContext('a', { n: 1 }, 1);
@@ -143,7 +143,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
       expect(refused).toBeInstanceOf(MigrationError);
       expect((refused as Error).message).toMatch(/delete those folders first .*chord-sync migrate --move-from-public/);
       expect((refused as Error).message).toMatch(/pass --schema public/);
-      expect(await tablesIn(db.url, 'public')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'public')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
       expect(await tablesIn(db.url, 'chord')).toEqual([]);
       expect(await recordedIn(db.url, 'public')).toEqual(['20250101000000_app_init', ...chordMigrations].sort());
 
@@ -248,7 +248,7 @@ describe('migrate --print', { timeout: 240_000 }, () => {
         await c.query(io.stdout);
         await c.query(io.stdout); // every migration is guarded by its record
       });
-      expect(await tablesIn(db.url, 'printed')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas']);
+      expect(await tablesIn(db.url, 'printed')).toEqual(['_prisma_migrations', 'chord_contexts', 'chord_deltas', 'chord_writes']);
       expect(await recordedIn(db.url, 'printed')).toEqual(chordMigrations);
       // migrate() reads the script's records as its own: nothing left to apply, no checksum refused.
       expect(await migrate({ connectionString: db.url }, { schema: 'printed' })).toEqual({ applied: [], alreadyApplied: chordMigrations.length });
