@@ -48,7 +48,7 @@ async function startPageServer(options: { certificate?: TestCertificate } = {}):
   const chord = new Chord();
   for (const [i, id] of ids.entries()) await chord.setContext(id, { room: i + 1, n: 0 });
   const watches = countingWatches(chord);
-  const sync = toNodeHandler(createSyncHandler(watches.source));
+  const sync = toNodeHandler(createSyncHandler(watches.source, { authorizeWrite: () => true }));
   let open = 0;
   let peak = 0;
   let total = 0;
@@ -120,7 +120,7 @@ async function openPage(server: PageServer, name: 'connection' | 'react', extraA
   return { page, errors };
 }
 
-/** The 20-context page: all show the server's state through one stream, and follow live writes. */
+/** The 20-context page: all show the server's state through one stream, follow live writes, and a write through the page lands. */
 async function followTwentyAndWrite(server: PageServer, page: Page, protocol: string): Promise<void> {
   await showsServer(page, server, ids);
   expect(server.watches.open()).toBe(CONTEXTS);
@@ -128,7 +128,9 @@ async function followTwentyAndWrite(server: PageServer, page: Page, protocol: st
   // A server write to each, live.
   for (const id of ids) await server.chord.updateContext(id, { n: 1 });
   await showsServer(page, server, ids);
-  await server.chord.updateContext('room:7', { note: 'a second write' });
+  // A write through the page's client on one context: confirmed, stored, and shown.
+  const version = await page.evaluate(async () => (globalThis as unknown as { chordPage: { update(id: string, c: object): Promise<number> } }).chordPage.update('room:7', { note: 'from the page' }));
+  expect(await server.chord.getContext('room:7')).toMatchObject({ version, context: { room: 7, n: 1, note: 'from the page' } });
   await showsServer(page, server, ['room:7']);
   const states = await page.evaluate(() => (globalThis as unknown as { chordPage: { states(): Record<string, { context: unknown; version: number } | null> } }).chordPage.states());
   for (const id of ids) {
@@ -139,7 +141,7 @@ async function followTwentyAndWrite(server: PageServer, page: Page, protocol: st
 }
 
 describe.skipIf(NO_BROWSER !== undefined)(`Chromium: many contexts through one ChordConnection${NO_BROWSER === undefined ? '' : ` (skipped: ${NO_BROWSER})`}`, () => {
-  test('over HTTP/1.1: a page follows 20 contexts on one SSE stream, and all show the server state as it changes', async () => {
+  test('over HTTP/1.1: a page follows 20 contexts on one SSE stream, all show the server state as it changes, and its write lands', async () => {
     const server = await startPageServer();
     cleanups.push(() => server.close());
     const { page, errors } = await openPage(server, 'connection');
@@ -159,7 +161,7 @@ describe.skipIf(NO_BROWSER !== undefined)(`Chromium: many contexts through one C
     expect(errors).toEqual([]);
   }, 120_000);
 
-  test('React (bundled with Vite): 20 components with useChordContext, half unmounted — their contexts are released, the rest update live', async () => {
+  test('React (bundled with Vite): 20 components with useChordContext, half unmounted — their contexts are released, the rest update live and write', async () => {
     const server = await startPageServer();
     cleanups.push(() => server.close());
     const { page, errors } = await openPage(server, 'react');
@@ -178,7 +180,8 @@ describe.skipIf(NO_BROWSER !== undefined)(`Chromium: many contexts through one C
     const remaining = ids.slice(0, CONTEXTS / 2);
     for (const id of ids) await server.chord.updateContext(id, { n: 2 });
     await showsServer(page, server, remaining);
-    await server.chord.updateContext('room:3', { note: 'a second write' });
+    const version = await page.evaluate(async () => (globalThis as unknown as { chordPage: { update(id: string, c: object): Promise<number> } }).chordPage.update('room:3', { note: 'from a component' }));
+    expect(await server.chord.getContext('room:3')).toMatchObject({ version, context: { room: 3, n: 2, note: 'from a component' } });
     await showsServer(page, server, ['room:3']);
     expect(await page.locator('.room').count()).toBe(CONTEXTS / 2);
     expect(server.watches.open()).toBe(CONTEXTS / 2);

@@ -111,6 +111,28 @@ describe.skipIf(NO_OPENSSL !== undefined)(`toNodeHandler on http2.createSecureSe
     expect(JSON.parse(answer.body)).toEqual({ method: 'POST', url: `${server.url}/contexts/a?x=1`, body: '{"kind":"set"}', host: null });
   });
 
+  test('HTTP/2: a write POSTed on one stream lands once (a resend with the same write id is a duplicate) and reaches an SSE stream of the same session', async () => {
+    const chord = new Chord();
+    await chord.setContext('room:1', { n: 0 });
+    const server = await startSecureServer(createSyncHandler(chord, { authorizeWrite: () => true }), certificate);
+    cleanups.push(() => server.close());
+    const client = session(server.url, certificate);
+    const live = h2Sse(client, '/contexts/room%3A1?version=1');
+    expect(await live.status).toBe(200);
+
+    const write = JSON.stringify({ kind: 'update', merge: { n: 5 }, unset: [], clientId: 'h2-client', writeId: 1 });
+    const post = { ':method': 'POST', ':path': '/contexts/room%3A1', 'content-type': 'application/json' };
+    const first = await h2Request(client, post, write);
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.body)).toMatchObject({ version: 2, duplicate: false });
+    const again = await h2Request(client, post, write);
+    expect(JSON.parse(again.body)).toMatchObject({ version: 2, duplicate: true });
+    expect(await chord.getContext('room:1')).toMatchObject({ version: 2, context: { n: 5 } });
+    await waitFor(() => live.events.length >= 1, 15_000, 'the write on the stream');
+    expect(JSON.parse(live.events[0]!.data)).toMatchObject({ kind: 'delta', fromVersion: 1, version: 2 });
+    live.stream.close();
+  });
+
   test('HTTP/1.1 by ALPN fallback: the same server answers a sync GET and streams a live update to a client that offers only http/1.1', async () => {
     const chord = new Chord();
     await chord.setContext('room:1', { n: 0 });
