@@ -73,7 +73,7 @@ const typoCases: Array<[string, string, RegExp, () => unknown]> = [
 ];
 
 const asyncTypoCases: Array<[string, string, RegExp, () => Promise<unknown>]> = [
-  ['chord.setContext', 'options.expectedversion', /is not a write option \(known: expectedVersion\)/, () => new Chord().setContext('a', {}, { expectedversion: 0 } as never)],
+  ['chord.setContext', 'options.expectedversion', /is not a write option \(known: expectedVersion, epoch, writeId\)/, () => new Chord().setContext('a', {}, { expectedversion: 0 } as never)],
   ['chord.syncContext', 'options.epok', /is not a sync option \(known: epoch\)/, () => new Chord().syncContext('a', 0, { epok: 'e' } as never)],
   ['chord.cleanup', 'options.batchsize', /is not a cleanup option \(known: /, () => new Chord().cleanup({ batchsize: 3 } as never)],
   ['MemoryBackend.listContexts', 'options.limt', /is not a list option \(known: /, () => new MemoryBackend().listContexts({ limt: 3 } as never)],

@@ -35,13 +35,25 @@ async function countedServer(chord: Chord, options: SyncHandlerOptions = {}): Pr
   return { ...server, streams };
 }
 
-/** A fetch that keeps every URL it was asked for. */
-function recordingFetch(): { urls: URL[]; fetch: typeof fetch } {
+/**
+ * A fetch that keeps every URL it was asked for, and counts the SSE streams it holds open: from the
+ * request until the connection aborts it (it aborts every stream it ends). Counted here rather than
+ * at the server, which may see a reopened stream's request before the close of the one it replaces.
+ */
+function recordingFetch(): { urls: URL[]; streams: { open: number; most: number }; fetch: typeof fetch } {
   const urls: URL[] = [];
+  const streams = { open: 0, most: 0 };
   return {
     urls,
+    streams,
     fetch: (input, init) => {
       urls.push(new URL(String(input)));
+      const signal = init?.signal;
+      if (new Headers(init?.headers).get('accept')?.includes('text/event-stream') && signal && !signal.aborted) {
+        streams.open++;
+        streams.most = Math.max(streams.most, streams.open);
+        signal.addEventListener('abort', () => streams.open--, { once: true });
+      }
       return fetch(input, init);
     },
   };
@@ -145,7 +157,8 @@ describe('ChordConnection over a real server (memory)', () => {
       expect(handles.get(id)!.state).toEqual({ context: server.context, version: server.version, epoch: server.epoch });
       expectAppliedInOrder(id, applied.get(id)!, history);
     }
-    expect(server.streams.most, 'never more than one SSE stream open at once').toBe(1);
+    expect(recorder.streams.most, 'never more than one SSE stream open at once').toBe(1);
+    await waitFor(() => server.streams.open === 1, 10_000, 'the server to hold just the one stream');
     expect(connection.contextIds).toEqual(following);
     // The reopened streams named each context with the version it held: nothing was asked again from nothing.
     for (const url of recorder.urls.slice(1)) {

@@ -150,7 +150,7 @@ describe('the chord schema by default', { timeout: 240_000 }, () => {
       const events: MigrateProgress[] = [];
       const result = await migrate({ connectionString: db.url }, { moveFromPublic: true, onProgress: (e) => events.push(e) });
       expect(result).toEqual({ applied: [], alreadyApplied: chordMigrations.length });
-      expect(events[0]).toEqual({ kind: 'moved-from-public', schema: 'chord', tables: ['chord_contexts', 'chord_deltas'], records: chordMigrations.length });
+      expect(events[0]).toEqual({ kind: 'moved-from-public', schema: 'chord', tables: ['chord_contexts', 'chord_deltas', 'chord_writes'], records: chordMigrations.length });
       expect(await tablesIn(db.url, 'public')).toEqual(['_prisma_migrations']);
       expect(await recordedIn(db.url, 'public')).toEqual(['20250101000000_app_init']);
       expect(await recordedIn(db.url, 'chord')).toEqual(chordMigrations);
