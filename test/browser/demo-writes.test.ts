@@ -1,7 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
-import { DEMO_BOARD_ID, startDemoServer } from '../../src/cli/commands/serve.js';
-import { Chord } from '../../src/engine/chord.js';
-import { NO_BROWSER, buildClientLib, launchChromium } from './support.js';
+import { DEMO_BOARD_ID } from '../../src/cli/commands/serve.js';
+import { NO_BROWSER, demoInTwoWindows } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -20,22 +19,7 @@ interface PageClient {
 test.skipIf(NO_BROWSER !== undefined)(
   `the serve demo writes through the client in Chromium: a note shows in its own window before the server answers, then in the other${NO_BROWSER === undefined ? '' : ` (skipped: ${NO_BROWSER})`}`,
   async () => {
-    const lib = buildClientLib();
-    cleanups.push(() => lib.remove());
-    const chord = new Chord();
-    const demo = await startDemoServer({ chord, port: 0, libRoot: lib.dir });
-    cleanups.push(() => demo.close());
-    const browser = await launchChromium();
-    cleanups.push(() => browser.close());
-
-    const [first, second] = [await browser.context.newPage(), await browser.context.newPage()];
-    const pageErrors: string[] = [];
-    for (const page of [first!, second!]) {
-      page.on('pageerror', (error) => pageErrors.push(error.message));
-      page.setDefaultTimeout(20_000);
-      await page.goto(`${demo.url}/`);
-      await page.locator('#status.live').waitFor();
-    }
+    const { chord, first, second, pageErrors } = await demoInTwoWindows(cleanups, 20_000);
 
     // The first window's writes are held back before they reach the server, until released.
     let release!: () => void;

@@ -1,7 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
-import { DEMO_BOARD_ID, startDemoServer } from '../../src/cli/commands/serve.js';
-import { Chord } from '../../src/engine/chord.js';
-import { NO_BROWSER, buildClientLib, launchChromium } from './support.js';
+import { DEMO_BOARD_ID } from '../../src/cli/commands/serve.js';
+import { NO_BROWSER, demoInTwoWindows } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -9,22 +8,7 @@ afterEach(async () => {
 });
 
 test.skipIf(NO_BROWSER !== undefined)(`the serve demo in two Chromium windows: a write in one shows in both${NO_BROWSER === undefined ? '' : ` (skipped: ${NO_BROWSER})`}`, async () => {
-  const lib = buildClientLib();
-  cleanups.push(() => lib.remove());
-  const chord = new Chord();
-  const demo = await startDemoServer({ chord, port: 0, libRoot: lib.dir });
-  cleanups.push(() => demo.close());
-  const browser = await launchChromium();
-  cleanups.push(() => browser.close());
-
-  const [first, second] = [await browser.context.newPage(), await browser.context.newPage()];
-  const pageErrors: string[] = [];
-  for (const page of [first!, second!]) {
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${demo.url}/`);
-    await page.locator('#status.live').waitFor();
-  }
+  const { chord, first, second, pageErrors } = await demoInTwoWindows(cleanups, 15_000);
 
   // A note added through the first window's page shows in both.
   await first!.fill('#new-text', 'hello from window one');

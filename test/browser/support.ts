@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import { startDemoServer } from '../../src/cli/commands/serve.js';
+import { Chord } from '../../src/engine/chord.js';
 import { REPO_ROOT } from '../support/build.js';
 
 /** Debian's chromium package; CI's .ci/run installs it when missing. */
@@ -63,4 +65,30 @@ export async function launchChromium(viewport = { width: 900, height: 600 }, ext
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The `chord-sync serve` demo on a fresh in-memory Chord, opened live in two Chromium windows.
+ * Everything it starts is pushed onto `cleanups`; page errors are collected in `pageErrors`.
+ */
+export async function demoInTwoWindows(
+  cleanups: Array<() => unknown>,
+  pageTimeoutMs: number,
+): Promise<{ chord: Chord; url: string; first: Page; second: Page; pageErrors: string[] }> {
+  const lib = buildClientLib();
+  cleanups.push(() => lib.remove());
+  const chord = new Chord();
+  const demo = await startDemoServer({ chord, port: 0, libRoot: lib.dir });
+  cleanups.push(() => demo.close());
+  const browser = await launchChromium();
+  cleanups.push(() => browser.close());
+  const [first, second] = [await browser.context.newPage(), await browser.context.newPage()];
+  const pageErrors: string[] = [];
+  for (const page of [first, second]) {
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.setDefaultTimeout(pageTimeoutMs);
+    await page.goto(`${demo.url}/`);
+    await page.locator('#status.live').waitFor();
+  }
+  return { chord, url: demo.url, first, second, pageErrors };
 }
